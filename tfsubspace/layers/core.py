@@ -1,0 +1,45 @@
+"""Subspace versions of Keras' core layers with weights."""
+
+import keras
+
+from tfsubspace.layers.subspace_layer import SubspaceLayer
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class SubspaceDense(SubspaceLayer, keras.layers.Dense):
+    """`keras.layers.Dense` whose kernel and bias lie in a subspace.
+
+    Example:
+
+    >>> import numpy as np, tfsubspace as ts
+    >>> layer = ts.layers.SubspaceDense(4, num_points=2)
+    >>> y = layer(np.ones((1, 3), "float32"))
+    >>> [w.name for w in layer.trainable_weights]
+    ['kernel_0', 'kernel_1', 'bias_0', 'bias_1']
+    """
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class SubspaceEinsumDense(SubspaceLayer, keras.layers.EinsumDense):
+    """`keras.layers.EinsumDense` whose kernel and bias lie in a subspace.
+
+    Example:
+
+    >>> import numpy as np, tfsubspace as ts
+    >>> layer = ts.layers.SubspaceEinsumDense("ab,bc->ac", output_shape=4, num_points=3)
+    >>> layer(np.ones((2, 3), "float32")).shape
+    (2, 4)
+    """
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class SubspaceEmbedding(SubspaceLayer, keras.layers.Embedding):
+    """`keras.layers.Embedding` whose table lies in a subspace.
+
+    Example:
+
+    >>> import numpy as np, tfsubspace as ts
+    >>> layer = ts.layers.SubspaceEmbedding(10, 4, num_points=2)
+    >>> layer(np.array([[1, 2]])).shape
+    (1, 2, 4)
+    """

@@ -1,0 +1,199 @@
+"""SubspaceModel: a Keras model whose weights are a subspace.
+
+`train_step` is Algorithm 1 of paper 001: each step the model-level sampler
+draws α (one for all layers, or one per layer) and writes each layer's
+coefficients, the forward pass runs at θ(α), and the loss is the compiled loss
+plus β·cos²(ω_j, ω_k) for a random pair j ≠ k (Eq. 5). Everything else (fit,
+callbacks, distribution, evaluate, predict, save) is stock Keras.
+
+Example:
+
+>>> import numpy as np, keras, tfsubspace as ts
+>>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+...                          keras.layers.Dense(3)])
+>>> model = ts.convert(base, ts.Line(), beta=1.0, seed=0)
+>>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+>>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 3
+>>> sorted(model.fit(x, y, epochs=1, verbose=0).history)
+['cos2', 'loss']
+>>> model.set_alpha(0.25)
+>>> model.predict(x, verbose=0).shape
+(32, 3)
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfsubspace import regularizers
+from tfsubspace.layers import SubspaceLayer
+from tfsubspace.sampler import Sampler, check_sampling, check_seed
+from tfsubspace.shapes import get_shape
+
+
+def find_subspace_layers(network):
+    """Every subspace layer inside `network` (nested models included), in order."""
+    return [layer for layer in network._flatten_layers() if isinstance(layer, SubspaceLayer)]
+
+
+def check_beta(beta):
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not np.isfinite(beta) or beta < 0:
+        raise ValueError(f"`beta` must be a finite number >= 0, got {beta!r}.")
+    return float(beta)
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class SubspaceModel(keras.Model):
+    """A model made of subspace layers, trained with Algorithm 1 of paper 001.
+
+    Args:
+        network: a built Keras model whose weighted layers are `ts.layers`
+            subspace layers (from `ts.convert`, or built by hand).
+        shape: the subspace geometry; its `num_points` must match the layers.
+        beta: strength of the cos² penalty (paper 001 Eq. 5); 0 disables it.
+        sampling: "per_batch" (one α per step) or "per_layer" (one per layer).
+        seed: seed of the α / pair sequence; None picks one (see `self.seed`).
+        alpha: the point used for inference; default `shape.center`.
+    """
+
+    def __init__(self, network, shape, beta=1.0, sampling="per_batch", seed=None, alpha=None, **kwargs):
+        super().__init__(**kwargs)
+        self.subspace_shape = get_shape(shape)
+        self.beta = check_beta(beta)
+        self.sampling = check_sampling(sampling)
+        self.seed = check_seed(seed)
+        if not isinstance(network, keras.Model):
+            raise TypeError(f"`network` must be a keras.Model, got {type(network).__name__}.")
+        layers = find_subspace_layers(network)
+        if not layers:
+            raise ValueError(
+                "`network` has no subspace layers; build it from ts.layers or use ts.convert."
+            )
+        wrong = [layer.name for layer in layers if layer.num_points != self.subspace_shape.num_points]
+        if wrong:
+            raise ValueError(
+                f"`shape` {self.subspace_shape!r} needs layers with num_points="
+                f"{self.subspace_shape.num_points}; these differ: {wrong}."
+            )
+        self.network = network
+        # Kept out of Keras' tracker: the layers are already tracked via network.
+        object.__setattr__(self, "_subspace_layers", tuple(layers))
+        self.sampler = Sampler(self.subspace_shape, len(layers), self.sampling, self.seed)
+        self.alpha_coefficients = keras.Variable(
+            np.zeros(self.subspace_shape.num_points, np.float32),
+            trainable=False,
+            name="alpha_coefficients",
+            aggregation="only_first_replica",
+        )
+        # Not tracked as a Keras metric: it would show up as a meaningless
+        # `val_cos2` in evaluation logs. train_step reports it by hand.
+        object.__setattr__(self, "_cos2_tracker", keras.metrics.Mean(name="cos2"))
+        self.set_alpha(self.subspace_shape.center if alpha is None else alpha)
+        if network.built:
+            self.built = True
+
+    @property
+    def subspace_layers(self):
+        """The subspace layers, in the order the sampler's rows are written."""
+        return self._subspace_layers
+
+    # -- points of the subspace ---------------------------------------------
+
+    @property
+    def alpha(self):
+        """The inference point set by `set_alpha` (default: the center)."""
+        return self._alpha
+
+    def set_alpha(self, alpha):
+        """Fixes the point used by `predict`, `evaluate` and `model(x)`.
+
+        Example: `model.set_alpha(0.5)`, or `[0.2, 0.3, 0.5]` for a simplex.
+        """
+        value = self.subspace_shape.validate_alpha(alpha)
+        self._alpha = value.tolist() if np.ndim(value) else float(value)
+        self.alpha_coefficients.assign(self.subspace_shape.coefficients(self._alpha))
+        self.write_coefficients(self.alpha_coefficients)
+
+    def write_coefficients(self, coefficients):
+        """Writes coefficients into every subspace layer: [m] (shared) or [L, m]."""
+        coefficients = ops.convert_to_tensor(coefficients)
+        for index, layer in enumerate(self.subspace_layers):
+            row = coefficients if len(coefficients.shape) == 1 else coefficients[index]
+            layer.coefficients.assign(row)
+
+    # -- Keras hooks --------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        if not training:
+            self.write_coefficients(self.alpha_coefficients)
+        return self.network(inputs, training=training)
+
+    def train_step(self, data):
+        step = self.optimizer.iterations
+        self.write_coefficients(self.sampler.coefficients(step))
+        logs = super().train_step(data)
+        logs["cos2"] = self._cos2_tracker.result()
+        return logs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if not training:
+            return loss
+        j, k = self.sampler.pair(self.optimizer.iterations)
+        cos2 = regularizers.pair_cos2(self.subspace_layers, j, k)
+        self._cos2_tracker.update_state(cos2)
+        if self.beta > 0:
+            # Keras divides extra losses by the number of replicas here, so
+            # the penalty is counted once after gradients are summed.
+            loss = loss + self._aggregate_additional_loss(self.beta * cos2)
+        return loss
+
+    def reset_metrics(self):
+        super().reset_metrics()
+        self._cos2_tracker.reset_state()
+
+    # -- using a point ------------------------------------------------------
+
+    def bake(self, alpha=None):
+        """A plain `keras.Model` of stock layers with the weights θ(α).
+
+        `alpha` defaults to the current inference point (`self.alpha`).
+        """
+        from tfsubspace.export import bake
+
+        return bake(self, self.alpha if alpha is None else alpha)
+
+    def export(self, filepath, alpha=None, **kwargs):
+        """Writes a SavedModel of the model at α for TF Serving.
+
+        The SavedModel has a `serving_default` signature and needs neither
+        tfsubspace nor Keras to load (`tf.saved_model.load`).
+        """
+        from tfsubspace.export import export
+
+        return export(self, filepath, self.alpha if alpha is None else alpha, **kwargs)
+
+    # -- serialization ------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "shape": keras.saving.serialize_keras_object(self.subspace_shape),
+            "beta": self.beta,
+            "sampling": self.sampling,
+            "seed": self.seed,
+            "alpha": self.alpha,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(
+            config["network"], custom_objects=custom_objects
+        )
+        config["shape"] = keras.saving.deserialize_keras_object(
+            config["shape"], custom_objects=custom_objects
+        )
+        return cls(**config)

@@ -1,0 +1,54 @@
+"""Penalties on the subspace's endpoints.
+
+`pair_cos2` is the diversity penalty of paper 001 Eq. 5 for one pair (j, k):
+cos²(ω_j, ω_k) = ⟨ω_j, ω_k⟩² / (‖ω_j‖² ‖ω_k‖²), where each ω is the
+concatenation of all subspace weights of non-normalization layers (batch/layer
+norm parameters are excluded, paper 000 §D.3).
+
+Example:
+
+>>> import numpy as np, keras, tfsubspace as ts
+>>> layer = ts.layers.SubspaceDense(3, num_points=2)
+>>> _ = layer(np.ones((1, 2), "float32"))
+>>> float(ts.regularizers.pair_cos2([layer], 0, 1)) <= 1.0
+True
+"""
+
+from keras import ops
+
+# Keeps the penalty finite if an endpoint is all zeros.
+_EPSILON = 1e-12
+
+
+def penalized_groups(layers):
+    """The copy lists [ω_0..ω_{m-1}] that enter the penalty, layer by layer."""
+    return [
+        copies
+        for layer in layers
+        if not layer.is_normalization
+        for _, copies in layer._subspace_groups
+    ]
+
+
+def _pair_statistics(copies, j, k):
+    """⟨ω_j, ω_k⟩, ‖ω_j‖², ‖ω_k‖² of one weight group."""
+    if len(copies) == 2:
+        # Both pairs of a line are (0, 1) up to order and cos² is symmetric:
+        # skip the gather.
+        first, second = (ops.reshape(ops.convert_to_tensor(c), [-1]) for c in copies)
+    else:
+        stacked = ops.stack([ops.reshape(ops.convert_to_tensor(c), [-1]) for c in copies])
+        first = ops.take(stacked, j, axis=0)
+        second = ops.take(stacked, k, axis=0)
+    return ops.sum(first * second), ops.sum(first * first), ops.sum(second * second)
+
+
+def pair_cos2(layers, j, k):
+    """cos² between endpoints j and k over all penalized weights of `layers`."""
+    dot = norm_j = norm_k = 0.0
+    for copies in penalized_groups(layers):
+        group_dot, group_norm_j, group_norm_k = _pair_statistics(copies, j, k)
+        dot = dot + group_dot
+        norm_j = norm_j + group_norm_j
+        norm_k = norm_k + group_norm_k
+    return ops.square(dot) / (norm_j * norm_k + _EPSILON)
