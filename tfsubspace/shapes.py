@@ -64,6 +64,17 @@ class Shape:
         """Checks a concrete α and returns it as numpy; raises ValueError."""
         raise NotImplementedError
 
+    def _validate_points(self, alpha):
+        """Validates one α or a batch [..., α] of concrete points."""
+        if isinstance(alpha, (tf.Tensor, tf.Variable)):
+            return  # sampled inside the library: valid by construction
+        value = np.asarray(alpha, dtype=np.float64)
+        if value.ndim <= self.alpha_rank:
+            self.validate_alpha(value)
+            return
+        for point in value.reshape((-1,) + value.shape[value.ndim - self.alpha_rank :]):
+            self.validate_alpha(point)
+
     def get_config(self):
         return {}
 
@@ -108,8 +119,7 @@ class _Curve(Shape):
         return tf.random.stateless_uniform(shape, _as_stateless_seed(seed), dtype=tf.float32)
 
     def coefficients(self, alpha):
-        if not isinstance(alpha, (tf.Tensor, tf.Variable)):
-            self.validate_alpha(alpha)
+        self._validate_points(alpha)
         alpha = tf.cast(alpha, tf.float32)
         return self._curve_coefficients(alpha[..., None])
 
@@ -268,8 +278,7 @@ class Simplex(Shape):
         return value
 
     def coefficients(self, alpha):
-        if not isinstance(alpha, (tf.Tensor, tf.Variable)):
-            self.validate_alpha(alpha)
+        self._validate_points(alpha)
         return tf.cast(alpha, tf.float32)
 
     def sample(self, seed, num=None):
