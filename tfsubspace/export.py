@@ -57,9 +57,12 @@ def bake(model, alpha):
 
 
 def _check_writable(filepath):
-    parent = os.path.dirname(os.path.abspath(os.fspath(filepath))) or "."
+    """Fails early, in one line, instead of deep inside TensorFlow's file IO."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(filepath)))
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"`filepath` {os.fspath(filepath)!r} is not writable: {parent!r} is a file.")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"`filepath` {os.fspath(filepath)!r} is not writable (no write access to {parent!r}).")
 
