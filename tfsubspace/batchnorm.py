@@ -46,6 +46,37 @@ def batchnorm_layers(model):
     ]
 
 
+def _accumulator(network, layers):
+    """Accumulators and the traced pass, built once per network and reused.
+
+    Sweeps recompute batch norm at many α: re-tracing the pass every time
+    would cost more than the pass itself on small data.
+    """
+    cached = getattr(network, "_tfsubspace_batchnorm_accumulator", None)
+    if cached is not None and cached[0] == [id(layer) for layer in layers]:
+        return cached[1]
+    sums = [tf.Variable(tf.zeros(l.moving_mean.shape, tf.float64), trainable=False) for l in layers]
+    square_sums = [tf.Variable(tf.zeros(l.moving_mean.shape, tf.float64), trainable=False) for l in layers]
+    count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+
+    @tf.function(reduce_retracing=True)
+    def accumulate(x):
+        network(x, training=True)
+        n = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float64)
+        for layer, total, square_total in zip(layers, sums, square_sums):
+            # With momentum 0 the moving statistics are exactly this batch's.
+            mean = tf.cast(layer.moving_mean, tf.float64)
+            variance = tf.cast(layer.moving_variance, tf.float64)
+            total.assign_add(n * mean)
+            square_total.assign_add(n * (variance + tf.square(mean)))
+        count.assign_add(n)
+
+    state = (sums, square_sums, count, accumulate)
+    # Not a Keras-tracked attribute: these variables are scratch space.
+    object.__setattr__(network, "_tfsubspace_batchnorm_accumulator", ([id(l) for l in layers], state))
+    return state
+
+
 def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128):
     """Recomputes every batch-norm layer's moving mean/variance at `alpha`.
 
@@ -76,21 +107,9 @@ def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128):
         return model
     network = getattr(model, "network", model)
 
-    sums = [tf.Variable(tf.zeros(l.moving_mean.shape, tf.float64), trainable=False) for l in layers]
-    square_sums = [tf.Variable(tf.zeros(l.moving_mean.shape, tf.float64), trainable=False) for l in layers]
-    count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-
-    @tf.function
-    def accumulate(x):
-        network(x, training=True)
-        n = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float64)
-        for layer, total, square_total in zip(layers, sums, square_sums):
-            # With momentum 0 the moving statistics are exactly this batch's.
-            mean = tf.cast(layer.moving_mean, tf.float64)
-            variance = tf.cast(layer.moving_variance, tf.float64)
-            total.assign_add(n * mean)
-            square_total.assign_add(n * (variance + tf.square(mean)))
-        count.assign_add(n)
+    sums, square_sums, count, accumulate = _accumulator(network, layers)
+    for variable in (*sums, *square_sums, count):
+        variable.assign(tf.zeros_like(variable))
 
     momenta = [layer.momentum for layer in layers]
     try:

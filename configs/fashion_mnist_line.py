@@ -1,0 +1,25 @@
+r"""A line of small CNNs on Fashion-MNIST, next to standard training (paper 001 §4.2).
+
+Command (about 6 minutes on 2 CPU cores: 2 × 10 epochs at ~15-20 s, plus
+evaluation at 5 points with batch norm recomputed at each):
+
+    python -m tfsubspace.train --config=configs/fashion_mnist_line.py --workdir=runs/line
+
+Quick smoke run (~1 minute):
+
+    python -m tfsubspace.train --config=configs/fashion_mnist_line.py --workdir=runs/smoke \
+        --config.train.epochs=2 --config.dataset.train_subset=4096
+"""
+
+from tfsubspace.config import base_config
+
+
+def get_config():
+    config = base_config()
+    config.method = "subspace"
+    config.subspace.shape = "line"
+    config.subspace.beta = 1.0
+    config.subspace.sampling = "per_batch"
+    config.train.epochs = 10
+    config.train.standard_baseline = True
+    return config

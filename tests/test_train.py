@@ -1,0 +1,107 @@
+"""The training binary end to end on a small slice of real Fashion-MNIST."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tfsubspace as ts
+from tfsubspace import config as config_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = [
+    "--config.train.epochs=2",
+    "--config.train.warmup_epochs=1",
+    "--config.dataset.train_subset=512",
+    "--config.eval.batchnorm_steps=2",
+    "--config.model.name=mlp",
+]
+
+
+def run_binary(config_name, workdir, *overrides, check=True):
+    command = [
+        sys.executable,
+        "-m",
+        "tfsubspace.train",
+        f"--config={os.path.join(REPO, 'configs', config_name)}",
+        f"--workdir={workdir}",
+        *SMALL,
+        *overrides,
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=check)
+
+
+def test_line_config_writes_results_tensorboard_and_servable_midpoint(tmp_path):
+    process = run_binary("fashion_mnist_line.py", tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    along = results["subspace"]["along_subspace"]
+    assert [row["alpha"] for row in along] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    for row in along:
+        assert 0.3 < row["test_accuracy"] <= 1.0  # 10 classes: chance is 0.1
+    for key in ("endpoint_ensemble_accuracy", "midpoint_accuracy"):
+        assert 0.3 < results["subspace"][key] <= 1.0
+    assert 0.3 < results["standard"]["test_accuracy"] <= 1.0
+    assert len(results["subspace"]["history"]["cos2"]) == 2
+    assert os.listdir(tmp_path / "tensorboard" / "subspace")
+    assert (tmp_path / "savedmodel" / "1" / "saved_model.pb").exists()
+    assert "endpoint ensemble" in process.stdout and "standard training" in process.stdout
+
+
+def test_standard_config_and_simplex_override(tmp_path):
+    run_binary("fashion_mnist_standard.py", tmp_path / "standard")
+    assert "test_accuracy" in json.loads((tmp_path / "standard" / "results.json").read_text())["standard"]
+    run_binary(
+        "fashion_mnist_line.py",
+        tmp_path / "simplex",
+        "--config.subspace.shape=simplex",
+        "--config.subspace.num_vertices=3",
+        "--config.subspace.sampling=per_layer",
+        "--config.train.standard_baseline=False",
+        "--config.eval.export=False",
+    )
+    results = json.loads((tmp_path / "simplex" / "results.json").read_text())
+    alphas = [row["alpha"] for row in results["subspace"]["along_subspace"]]
+    assert len(alphas) == 4 and alphas[0] == pytest.approx([1 / 3] * 3)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("--config.train.epochs=0", "config.train.epochs must be an integer >= 1"),
+        ("--config.train.batch_size=0", "config.train.batch_size"),
+        ("--config.dataset.name=imagenet", "config.dataset.name must be one of"),
+        ("--config.model.name=vgg", "config.model.name must be one of"),
+        ("--config.method=swa", "config.method must be one of"),
+    ],
+)
+def test_bad_config_values_fail_in_one_line(tmp_path, override, message):
+    process = run_binary("fashion_mnist_line.py", tmp_path, override, check=False)
+    assert process.returncode != 0
+    last = process.stderr.strip().splitlines()[-1]
+    assert message in last and "Traceback" not in process.stderr
+
+
+def test_unknown_config_key_is_refused(tmp_path):
+    process = run_binary("fashion_mnist_line.py", tmp_path, "--config.train.epoch=3", check=False)
+    assert process.returncode != 0 and "epoch" in process.stderr
+
+
+def test_validate_accepts_defaults_and_names_bad_keys():
+    config = config_lib.base_config()
+    assert config_lib.validate(config) is config
+    config.subspace.beta = -1.0
+    with pytest.raises(ValueError, match="config.subspace.beta"):
+        config_lib.validate(config)
+
+
+def test_shapes_built_from_config():
+    from tfsubspace.train import build_shape
+
+    config = config_lib.base_config()
+    assert build_shape(config.subspace) == ts.Line()
+    config.subspace.shape = "bezier"
+    config.subspace.num_bends = 2
+    assert build_shape(config.subspace) == ts.Bezier(2)

@@ -1,0 +1,259 @@
+r"""The training binary: one command per experiment of the papers.
+
+    python -m tfsubspace.train --config=configs/fashion_mnist_line.py --workdir=runs/line
+
+Trains the configured model (a subspace, and/or a standard model), then
+evaluates the subspace at each α with batch norm recomputed there, the
+endpoint ensemble, and the midpoint, and writes into --workdir:
+
+- results.json: the config, per-epoch history, and test metrics;
+- tensorboard/<method>/: TensorBoard logs of training;
+- savedmodel/1/: the midpoint (subspace) or the model (standard) as a
+  SavedModel for TF Serving; model.keras: the trained Keras model.
+
+Config fields can be overridden on the command line, e.g.
+`--config.train.epochs=2 --config.dataset.train_subset=2048`.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from tfsubspace import config as config_lib
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/<name>.py file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for logs, results and models.")
+
+
+def build_shape(subspace_config):
+    import tfsubspace as ts
+
+    name = subspace_config.shape
+    if name == "line":
+        return ts.Line()
+    if name == "bezier":
+        return ts.Bezier(num_bends=subspace_config.num_bends)
+    if name == "polychain":
+        return ts.PolyChain(num_bends=subspace_config.num_bends)
+    return ts.Simplex(num_vertices=subspace_config.num_vertices)
+
+
+def build_optimizer(config, steps_per_epoch):
+    """SGD with momentum, linear warm-up then cosine decay, weight decay (001 §4)."""
+    import keras
+
+    train = config.train
+    total_steps = train.epochs * steps_per_epoch
+    warmup_steps = train.warmup_epochs * steps_per_epoch
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else train.learning_rate,
+        decay_steps=total_steps - warmup_steps,
+        warmup_target=train.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+    return keras.optimizers.SGD(
+        learning_rate=schedule,
+        momentum=train.momentum,
+        weight_decay=train.weight_decay or None,
+    )
+
+
+def compile_model(model, config, steps_per_epoch):
+    import keras
+
+    model.compile(
+        optimizer=build_optimizer(config, steps_per_epoch),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,  # 2-3x slower on CPU here (BUILD_NOTES.md)
+    )
+    return model
+
+
+def fit(model, datasets, config, workdir, tag):
+    import keras
+
+    callbacks = [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard", tag))]
+    start = time.time()
+    history = model.fit(
+        datasets.train,
+        epochs=config.train.epochs,
+        validation_data=datasets.validation,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    seconds = time.time() - start
+    return {key: [float(v) for v in values] for key, values in history.history.items()}, seconds
+
+
+def run_standard(config, datasets, workdir):
+    import keras
+
+    from tfsubspace import evaluation
+    from tfsubspace.batchnorm import recompute_batchnorm
+    from tfsubspace.models import get_model
+
+    keras.utils.set_random_seed(config.seed)
+    model = get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **config.model.kwargs)
+    compile_model(model, config, datasets.steps_per_epoch)
+    history, seconds = fit(model, datasets, config, workdir, "standard")
+    # Recompute BN exactly as for subspace points, so the comparison is fair.
+    recompute_batchnorm(model, datasets.train_eval, steps=config.eval.batchnorm_steps)
+    probabilities = evaluation.predict_probabilities(model, datasets.test)
+    labels = evaluation.labels_of(datasets.test)
+    result = {
+        "history": history,
+        "train_seconds": seconds,
+        "test_accuracy": evaluation.accuracy(probabilities, labels),
+        "test_nll": evaluation.nll(probabilities, labels),
+    }
+    return model, result
+
+
+def evaluation_points(shape, config):
+    """α values to report: the configured grid on curves; center and vertices on simplexes."""
+    if shape.alpha_rank == 0:
+        return [float(a) for a in config.eval.alphas]
+    vertices = [[1.0 if i == j else 0.0 for j in range(shape.num_points)] for i in range(shape.num_points)]
+    return [shape.center] + vertices
+
+
+def endpoint_alphas(shape):
+    if shape.alpha_rank == 0:
+        return [0.0, 1.0]
+    return [[1.0 if i == j else 0.0 for j in range(shape.num_points)] for i in range(shape.num_points)]
+
+
+def run_subspace(config, datasets, workdir):
+    import keras
+
+    import tfsubspace as ts
+    from tfsubspace import evaluation
+    from tfsubspace.models import get_model
+
+    keras.utils.set_random_seed(config.seed)
+    base = get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **config.model.kwargs)
+    shape = build_shape(config.subspace)
+    model = ts.convert(
+        base,
+        shape,
+        beta=config.subspace.beta,
+        sampling=config.subspace.sampling,
+        seed=config.seed,
+        init=config.subspace.init,
+    )
+    compile_model(model, config, datasets.steps_per_epoch)
+    history, seconds = fit(model, datasets, config, workdir, "subspace")
+
+    labels = evaluation.labels_of(datasets.test)
+    steps = config.eval.batchnorm_steps
+    points = evaluation_points(shape, config)
+    cache = {}
+
+    def probabilities(alpha):
+        key = json.dumps(alpha)
+        if key not in cache:
+            cache[key] = evaluation.probabilities_at(model, alpha, datasets.test, datasets.train_eval, steps)
+        return cache[key]
+
+    along = []
+    for alpha in points:
+        p = probabilities(alpha)
+        along.append({"alpha": alpha, "test_accuracy": evaluation.accuracy(p, labels), "test_nll": evaluation.nll(p, labels)})
+    endpoints = evaluation.ensemble_probabilities([probabilities(a) for a in endpoint_alphas(shape)])
+    midpoint = probabilities(shape.center)
+    result = {
+        "shape": repr(shape),
+        "history": history,
+        "train_seconds": seconds,
+        "along_subspace": along,
+        "endpoint_ensemble_accuracy": evaluation.accuracy(endpoints, labels),
+        "endpoint_ensemble_nll": evaluation.nll(endpoints, labels),
+        "midpoint_accuracy": evaluation.accuracy(midpoint, labels),
+        "midpoint_nll": evaluation.nll(midpoint, labels),
+    }
+    # Leave the model at its midpoint with matching BN statistics for export.
+    ts.recompute_batchnorm(model, datasets.train_eval, alpha=shape.center, steps=steps)
+    return model, result
+
+
+def format_table(results):
+    lines = []
+    standard = results.get("standard")
+    subspace = results.get("subspace")
+    if subspace:
+        lines.append(f"Subspace {subspace['shape']} — test accuracy along it (BN recomputed at each α):")
+        lines.append(f"  {'alpha':>24}  {'accuracy':>8}  {'nll':>7}")
+        for row in subspace["along_subspace"]:
+            alpha = row["alpha"] if isinstance(row["alpha"], float) else "[" + ", ".join(f"{a:.2f}" for a in row["alpha"]) + "]"
+            alpha = f"{alpha:.2f}" if isinstance(alpha, float) else alpha
+            lines.append(f"  {alpha:>24}  {row['test_accuracy']:8.4f}  {row['test_nll']:7.4f}")
+        lines.append(f"  {'midpoint':>24}  {subspace['midpoint_accuracy']:8.4f}  {subspace['midpoint_nll']:7.4f}")
+        lines.append(
+            f"  {'endpoint ensemble':>24}  {subspace['endpoint_ensemble_accuracy']:8.4f}  {subspace['endpoint_ensemble_nll']:7.4f}"
+        )
+    if standard:
+        lines.append(f"  {'standard training':>24}  {standard['test_accuracy']:8.4f}  {standard['test_nll']:7.4f}")
+    return "\n".join(lines)
+
+
+def run(config, workdir):
+    """Runs the experiment described by `config`; returns the results dict."""
+    config_lib.validate(config)
+    from tfsubspace import data
+
+    os.makedirs(workdir, exist_ok=True)
+    datasets = data.build_datasets(
+        config.dataset.name,
+        batch_size=config.train.batch_size,
+        seed=config.seed,
+        augment=config.dataset.augment,
+        validation_size=config.dataset.validation_size,
+        train_subset=config.dataset.train_subset,
+        data_dir=config.dataset.data_dir,
+        eval_batch_size=config.eval.batch_size,
+        pad_to=config.dataset.pad_to,
+    )
+    results = {"config": config.to_dict()}
+    final_model = None
+    if config.method == "standard" or config.train.standard_baseline:
+        final_model, results["standard"] = run_standard(config, datasets, workdir)
+    if config.method == "subspace":
+        final_model, results["subspace"] = run_subspace(config, datasets, workdir)
+
+    final_model.save(os.path.join(workdir, "model.keras"))
+    if config.eval.export:
+        path = os.path.join(workdir, "savedmodel", "1")
+        if config.method == "subspace":
+            final_model.export(path)
+        else:
+            final_model.export(path, format="tf_saved_model", verbose=False)
+        results["savedmodel"] = path
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2, default=str)
+    table = format_table(results)
+    print(table, flush=True)
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+        f.write("```\n" + table + "\n```\n")
+    return results
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if _CONFIG.value is None or _WORKDIR.value is None:
+        raise app.UsageError("Both --config=configs/<name>.py and --workdir=DIR are required.")
+    logging.info("Config:\n%s", _CONFIG.value)
+    try:
+        run(_CONFIG.value, _WORKDIR.value)
+    except (ValueError, FileNotFoundError) as error:
+        # A wrong config or missing data: one line, not a traceback.
+        sys.exit(f"tfsubspace.train: error: {error}")
+
+
+if __name__ == "__main__":
+    app.run(main)
