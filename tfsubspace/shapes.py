@@ -231,7 +231,7 @@ class Simplex(Shape):
 
     >>> import tfsubspace as ts
     >>> simplex = ts.Simplex(num_vertices=3)
-    >>> simplex.coefficients([0.2, 0.3, 0.5]).numpy().round(6).tolist()
+    >>> [round(float(c), 6) for c in simplex.coefficients([0.2, 0.3, 0.5])]
     [0.2, 0.3, 0.5]
     >>> float(simplex.sample(seed=0).numpy().sum())  # doctest: +ELLIPSIS
     1.0...

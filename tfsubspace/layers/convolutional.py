@@ -12,7 +12,7 @@ class SubspaceConv1D(SubspaceLayer, keras.layers.Conv1D):
     Example:
 
     >>> import numpy as np, tfsubspace as ts
-    >>> ts.layers.SubspaceConv1D(4, 3, num_points=2)(np.ones((1, 8, 2), "float32")).shape
+    >>> tuple(ts.layers.SubspaceConv1D(4, 3, num_points=2)(np.ones((1, 8, 2), "float32")).shape)
     (1, 6, 4)
     """
 
@@ -25,7 +25,7 @@ class SubspaceConv2D(SubspaceLayer, keras.layers.Conv2D):
 
     >>> import numpy as np, tfsubspace as ts
     >>> layer = ts.layers.SubspaceConv2D(8, 3, padding="same", num_points=3)
-    >>> layer(np.ones((1, 6, 6, 2), "float32")).shape
+    >>> tuple(layer(np.ones((1, 6, 6, 2), "float32")).shape)
     (1, 6, 6, 8)
     >>> len(layer.trainable_weights)  # kernel and bias, 3 copies each
     6
@@ -39,7 +39,7 @@ class SubspaceConv3D(SubspaceLayer, keras.layers.Conv3D):
     Example:
 
     >>> import numpy as np, tfsubspace as ts
-    >>> ts.layers.SubspaceConv3D(2, 3, num_points=2)(np.ones((1, 4, 4, 4, 1), "float32")).shape
+    >>> tuple(ts.layers.SubspaceConv3D(2, 3, num_points=2)(np.ones((1, 4, 4, 4, 1), "float32")).shape)
     (1, 2, 2, 2, 2)
     """
 
@@ -52,7 +52,7 @@ class SubspaceConv2DTranspose(SubspaceLayer, keras.layers.Conv2DTranspose):
 
     >>> import numpy as np, tfsubspace as ts
     >>> layer = ts.layers.SubspaceConv2DTranspose(2, 3, strides=2, padding="same", num_points=2)
-    >>> layer(np.ones((1, 4, 4, 1), "float32")).shape
+    >>> tuple(layer(np.ones((1, 4, 4, 1), "float32")).shape)
     (1, 8, 8, 2)
     """
 
@@ -65,7 +65,7 @@ class SubspaceDepthwiseConv2D(SubspaceLayer, keras.layers.DepthwiseConv2D):
 
     >>> import numpy as np, tfsubspace as ts
     >>> layer = ts.layers.SubspaceDepthwiseConv2D(3, padding="same", num_points=2)
-    >>> layer(np.ones((1, 5, 5, 4), "float32")).shape
+    >>> tuple(layer(np.ones((1, 5, 5, 4), "float32")).shape)
     (1, 5, 5, 4)
     """
 
@@ -78,6 +78,6 @@ class SubspaceSeparableConv2D(SubspaceLayer, keras.layers.SeparableConv2D):
 
     >>> import numpy as np, tfsubspace as ts
     >>> layer = ts.layers.SubspaceSeparableConv2D(6, 3, padding="same", num_points=2)
-    >>> layer(np.ones((1, 5, 5, 4), "float32")).shape
+    >>> tuple(layer(np.ones((1, 5, 5, 4), "float32")).shape)
     (1, 5, 5, 6)
     """

@@ -27,7 +27,7 @@ class SubspaceEinsumDense(SubspaceLayer, keras.layers.EinsumDense):
 
     >>> import numpy as np, tfsubspace as ts
     >>> layer = ts.layers.SubspaceEinsumDense("ab,bc->ac", output_shape=4, num_points=3)
-    >>> layer(np.ones((2, 3), "float32")).shape
+    >>> tuple(layer(np.ones((2, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -40,6 +40,6 @@ class SubspaceEmbedding(SubspaceLayer, keras.layers.Embedding):
 
     >>> import numpy as np, tfsubspace as ts
     >>> layer = ts.layers.SubspaceEmbedding(10, 4, num_points=2)
-    >>> layer(np.array([[1, 2]])).shape
+    >>> tuple(layer(np.array([[1, 2]])).shape)
     (1, 2, 4)
     """

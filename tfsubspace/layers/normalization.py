@@ -34,7 +34,7 @@ class SubspaceLayerNormalization(SubspaceLayer, keras.layers.LayerNormalization)
     Example:
 
     >>> import numpy as np, tfsubspace as ts
-    >>> ts.layers.SubspaceLayerNormalization(num_points=3)(np.ones((2, 3), "float32")).shape
+    >>> tuple(ts.layers.SubspaceLayerNormalization(num_points=3)(np.ones((2, 3), "float32")).shape)
     (2, 3)
     """
 
@@ -48,7 +48,7 @@ class SubspaceGroupNormalization(SubspaceLayer, keras.layers.GroupNormalization)
     Example:
 
     >>> import numpy as np, tfsubspace as ts
-    >>> ts.layers.SubspaceGroupNormalization(groups=2, num_points=2)(np.ones((1, 4), "float32")).shape
+    >>> tuple(ts.layers.SubspaceGroupNormalization(groups=2, num_points=2)(np.ones((1, 4), "float32")).shape)
     (1, 4)
     """
 
