@@ -1,8 +1,13 @@
 """The model zoo: stock Keras models, converted into subspaces with `ts.convert`.
 
-Every model returns logits (pass `output_activation="softmax"` for
-probabilities) and names its layers deterministically, so weights can be
-matched between two builds by path.
+Every model is a plain functional ``keras.Model`` built from ``keras.layers``
+only, returns logits (pass ``output_activation="softmax"`` for probabilities)
+and names its layers deterministically, so weights can be matched between two
+builds by variable path (e.g. ``"stage2_block1_conv1/kernel"``).
+
+- ``mlp``: Flatten -> Dense+ReLU per hidden layer -> Dense, for 28x28 inputs.
+- ``small_cnn``: a fast batch-normalized CNN for 28x28 inputs.
+- ``cresnet20``: the CIFAR ResNet-20 of open_lth, for 32x32 inputs.
 
 Example:
 
@@ -18,10 +23,28 @@ from tfsubspace.models.small_cnn import small_cnn
 MODELS = {"mlp": mlp, "small_cnn": small_cnn, "cresnet20": cresnet20}
 
 
-def get_model(name, **kwargs):
-    """Builds the zoo model `name` with its keyword arguments."""
-    if name not in MODELS:
-        raise ValueError(f"`name` must be one of {sorted(MODELS)}, got {name!r}.")
+def get_model(name, /, **kwargs):
+    """Builds the zoo model registered as `name`, passing it `kwargs`.
+
+    Args:
+        name: One of ``MODELS``: "mlp", "small_cnn" or "cresnet20".
+        **kwargs: Keyword arguments of that model's builder function, e.g.
+            ``input_shape``, ``num_classes``, ``width``.
+
+    Returns:
+        An uncompiled ``keras.Model``.
+
+    Raises:
+        ValueError: If `name` is not registered, or a keyword argument is out
+            of range for that model.
+
+    Example:
+
+    >>> get_model("cresnet20", num_classes=100).output_shape
+    (None, 100)
+    """
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"`name` must be one of {list(MODELS)}, got {name!r}.")
     return MODELS[name](**kwargs)
 
 

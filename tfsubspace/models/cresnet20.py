@@ -1,17 +1,24 @@
-"""cResNet20: the CIFAR ResNet-20 of open_lth used in paper 001 (He et al. 2016).
+"""CIFAR ResNet-20 (He et al. 2016, Sec. 4.2), as implemented in open_lth.
 
-A 3×3 conv-BN-ReLU stem with 16 filters, three stages of three basic blocks with
-16, 32 and 64 filters (scaled by `width / 16`), stride 2 at the first block of
-stages 2 and 3 with a 1×1 conv + BN projection shortcut there, global average
-pooling and a Dense classifier. Kaiming-normal initialisation (paper 001 §3),
-no conv biases. About 0.27M parameters at width 16.
+A 3x3 conv-BN-ReLU stem, three stages of three basic residual blocks with
+``width``, ``2 * width`` and ``4 * width`` filters (16/32/64 by default), global
+average pooling and a Dense classifier: 1 + 3 * 3 * 2 + 1 = 20 weight layers.
+The first block of stages 2 and 3 halves the resolution with a stride-2 conv,
+and its shortcut is a 1x1 stride-2 conv + BN projection, as in open_lth's
+``cifar_resnet_20`` (the paper's option A zero-pads the identity instead).
+All kernels use Kaiming-normal ("he_normal") initialization, and the convs
+have no bias because each one is followed by BatchNorm. About 0.27M parameters
+at the default width.
+
+The model is a plain Keras functional model built from stock ``keras.layers``
+only, so that it can later be converted layer by layer into a subspace model.
+It returns logits unless ``output_activation="softmax"`` is requested.
 
 Example:
-
->>> from tfsubspace.models.cresnet20 import cresnet20
->>> model = cresnet20()
->>> model.output_shape, model.count_params() > 270_000
-((None, 10), True)
+    >>> from tfsubspace.models.cresnet20 import cresnet20
+    >>> model = cresnet20(input_shape=(32, 32, 3), num_classes=10)
+    >>> model.output_shape
+    (None, 10)
 """
 
 import numbers
@@ -19,66 +26,142 @@ import numbers
 import keras
 from keras import layers
 
-# PyTorch's BatchNorm defaults (momentum 0.1 == Keras 0.9, eps 1e-5), as in open_lth.
-_BN = dict(momentum=0.9, epsilon=1e-5)
-_INIT = "he_normal"
 _OUTPUT_ACTIVATIONS = (None, "softmax")
+_BLOCKS_PER_STAGE = 3
+
+# PyTorch's BatchNorm defaults (momentum 0.1 == Keras momentum 0.9, eps 1e-5),
+# matching open_lth rather than Keras' sluggish 0.99 default.
+_BN_MOMENTUM = 0.9
+_BN_EPSILON = 1e-5
 
 
-def _conv(filters, kernel_size, strides, name):
+def cresnet20(
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    width=16,
+    output_activation=None,
+    name="cresnet20",
+):
+    """Builds the CIFAR ResNet-20.
+
+    Layer names are deterministic and unique, so weights can be matched
+    between two builds of the same configuration by variable path:
+    "stem_conv", "stem_bn", "stem_relu"; then for stage s in 1..3 and block b
+    in 1..3 "stage{s}_block{b}_conv1", "..._bn1", "..._relu1", "..._conv2",
+    "..._bn2", "..._add", "..._relu" (plus "..._pad1" before a stride-2 conv1
+    and "..._shortcut_conv", "..._shortcut_bn" on projection shortcuts); then
+    "global_pool" and "logits".
+
+    Args:
+        input_shape: (height, width, channels) of one image, 32x32x3 for
+            CIFAR; each stride-2 stage halves odd sizes rounding up, as in
+            PyTorch.
+        num_classes: Number of output classes (>= 2).
+        width: Filters in the stem and first stage (>= 1); stages 2 and 3 use
+            2x and 4x as many. 16 gives the standard ResNet-20.
+        output_activation: None for logits, or "softmax" for probabilities.
+        name: Name of the returned model.
+
+    Returns:
+        An uncompiled ``keras.Model`` mapping ``(batch, *input_shape)`` images
+        to ``(batch, num_classes)`` logits (or probabilities).
+
+    Raises:
+        ValueError: If an argument is out of range.
+
+    Example:
+        >>> model = cresnet20(width=8)
+        >>> model.get_layer("stage3_block1_shortcut_conv").strides
+        (2, 2)
+    """
+    input_shape = _require_image_shape("input_shape", input_shape, min_side=1)
+    num_classes = _require_int("num_classes", num_classes, minimum=2)
+    width = _require_int("width", width, minimum=1)
+    if output_activation not in _OUTPUT_ACTIVATIONS:
+        raise ValueError(f"`output_activation` must be one of {_OUTPUT_ACTIVATIONS}, got {output_activation!r}.")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be a non-empty str, got {name!r}.")
+
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = _conv3x3(width, strides=1, name="stem_conv")(inputs)
+    x = _batch_norm("stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for stage, filters in enumerate((width, 2 * width, 4 * width), start=1):
+        for block in range(1, _BLOCKS_PER_STAGE + 1):
+            downsample = stage > 1 and block == 1
+            x = _basic_block(x, filters, downsample, prefix=f"stage{stage}_block{block}")
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer="he_normal", name="logits")(x)
+    if output_activation == "softmax":
+        # float32 keeps the probabilities well normalized under mixed precision.
+        outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(outputs)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _basic_block(x, filters, downsample, prefix):
+    """conv3x3-BN-ReLU-conv3x3-BN, plus shortcut, then ReLU (open_lth's Block)."""
+    shortcut = x
+    if downsample:
+        # PyTorch's padding=1 pads both sides; Keras "same" with stride 2 pads
+        # only bottom/right, which would sample odd pixels while the 1x1
+        # shortcut samples even ones. Explicit padding keeps them aligned.
+        x = layers.ZeroPadding2D(1, name=f"{prefix}_pad1")(x)
+        x = _conv3x3(filters, strides=2, padding="valid", name=f"{prefix}_conv1")(x)
+    else:
+        x = _conv3x3(filters, strides=1, name=f"{prefix}_conv1")(x)
+    x = _batch_norm(f"{prefix}_bn1")(x)
+    x = layers.ReLU(name=f"{prefix}_relu1")(x)
+    x = _conv3x3(filters, strides=1, name=f"{prefix}_conv2")(x)
+    x = _batch_norm(f"{prefix}_bn2")(x)
+
+    # open_lth projects whenever the shape changes (only at a downsampling
+    # block here, since the stem already has `width` filters).
+    if downsample or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(
+            filters,
+            1,
+            strides=2 if downsample else 1,
+            use_bias=False,
+            kernel_initializer="he_normal",
+            name=f"{prefix}_shortcut_conv",
+        )(shortcut)
+        shortcut = _batch_norm(f"{prefix}_shortcut_bn")(shortcut)
+    x = layers.Add(name=f"{prefix}_add")([x, shortcut])
+    return layers.ReLU(name=f"{prefix}_relu")(x)
+
+
+def _conv3x3(filters, strides, name, padding="same"):
+    # No bias: the BatchNorm beta that always follows makes it redundant.
     return layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=False, kernel_initializer=_INIT, name=name
+        filters,
+        3,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=name,
     )
 
 
-def _block(x, filters, strides, name):
-    shortcut = x
-    x = _conv(filters, 3, strides, f"{name}_conv1")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn1", **_BN)(x)
-    x = layers.ReLU(name=f"{name}_relu1")(x)
-    x = _conv(filters, 3, 1, f"{name}_conv2")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn2", **_BN)(x)
-    if strides != 1 or shortcut.shape[-1] != filters:
-        shortcut = _conv(filters, 1, strides, f"{name}_shortcut_conv")(shortcut)
-        shortcut = layers.BatchNormalization(name=f"{name}_shortcut_bn", **_BN)(shortcut)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return layers.ReLU(name=f"{name}_relu2")(x)
+def _batch_norm(name):
+    return layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)
 
 
-def cresnet20(input_shape=(32, 32, 3), num_classes=10, width=16, output_activation=None, name="cresnet20"):
-    """Builds cResNet20; returns logits unless `output_activation="softmax"`.
+def _require_int(arg_name, value, minimum):
+    """Returns value as an int if it is an integer >= minimum, else raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"`{arg_name}` must be an int >= {minimum}, got {value!r}.")
+    return int(value)
 
-    Args:
-        input_shape: (height, width, channels) of one image.
-        num_classes: number of classes (>= 2).
-        width: filters of the first stage (>= 1); stages use width, 2·width, 4·width.
-        output_activation: None (logits) or "softmax".
-        name: the model's name.
 
-    Example:
-
-    >>> model = cresnet20(width=8, num_classes=100)
-    >>> model.get_layer("stage3_block1_conv1").filters
-    32
-    """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
-        raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
-        raise ValueError(f"`width` must be an integer >= 1, got {width!r}.")
-    if output_activation not in _OUTPUT_ACTIVATIONS:
-        raise ValueError(f"`output_activation` must be one of {_OUTPUT_ACTIVATIONS}, got {output_activation!r}.")
-    if len(tuple(input_shape)) != 3:
-        raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}.")
-    inputs = keras.Input(tuple(input_shape), name="input")
-    x = _conv(width, 3, 1, "stem_conv")(inputs)
-    x = layers.BatchNormalization(name="stem_bn", **_BN)(x)
-    x = layers.ReLU(name="stem_relu")(x)
-    for stage, filters in enumerate((width, 2 * width, 4 * width), start=1):
-        for block in range(1, 4):
-            strides = 2 if stage > 1 and block == 1 else 1
-            x = _block(x, filters, strides, f"stage{stage}_block{block}")
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=_INIT, name="logits")(x)
-    if output_activation == "softmax":
-        outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(outputs)
-    return keras.Model(inputs, outputs, name=name)
+def _require_image_shape(arg_name, value, min_side):
+    """Returns value as an (height, width, channels) int tuple, else raises ValueError."""
+    message = f"`{arg_name}` must be (height, width, channels) with height, width >= {min_side}, got {value!r}."
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(message)
+    shape = tuple(value)
+    if len(shape) != 3 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in shape):
+        raise ValueError(message)
+    if shape[0] < min_side or shape[1] < min_side or shape[2] < 1:
+        raise ValueError(message)
+    return tuple(int(d) for d in shape)
