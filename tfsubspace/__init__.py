@@ -13,7 +13,7 @@ Example:
 Line()
 """
 
-from tfsubspace import layers, regularizers
+from tfsubspace import layers, metrics, regularizers
 from tfsubspace.batchnorm import recompute_batchnorm
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel
@@ -33,6 +33,7 @@ __all__ = [
     "convert",
     "get_shape",
     "layers",
+    "metrics",
     "recompute_batchnorm",
     "regularizers",
 ]

@@ -1,0 +1,236 @@
+"""Streaming Keras metrics for calibration and predictive disagreement.
+
+`ExpectedCalibrationError` (Guo et al. 2017; paper 001 §4.4),
+`NegativeLogLikelihood` and `TotalVariationDistance` between two predictive
+distributions (paper 000 §E). Each keeps sufficient statistics as metric
+variables, so feeding the data batch by batch gives the same value as one
+call on all of it, and each works in `model.compile(metrics=[...])`.
+All three accept an optional per-example `sample_weight` (a weight of k counts
+an example k times).
+
+Example:
+
+>>> import numpy as np, tfsubspace.metrics as tm
+>>> probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], "float32")
+>>> labels = np.array([0, 0, 0])
+>>> m = tm.ExpectedCalibrationError(num_bins=5)
+>>> m.update_state(labels[:2], probs[:2])
+>>> m.update_state(labels[2:], probs[2:])
+>>> round(float(m.result()), 4)
+0.4333
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+# Floor on probabilities before the log so a zero probability gives a large
+# finite loss instead of inf.
+_PROB_FLOOR = 1e-12
+
+
+def _check_from_logits(from_logits):
+    if not isinstance(from_logits, bool):
+        raise ValueError(f"from_logits must be True or False, got {from_logits!r}")
+    return from_logits
+
+
+def _flat_labels(y_true):
+    # Labels arrive as [N] or [N, 1], and as floats when they come from a
+    # dataset of float arrays.
+    return ops.reshape(ops.cast(y_true, "int32"), [-1])
+
+
+def _example_weights(sample_weight, num_examples, dtype):
+    """Per-example weights of shape [N]; ones when none are given."""
+    if sample_weight is None:
+        return ops.ones([num_examples], dtype=dtype)
+    # [N], [N, 1] or a scalar all become [N].
+    weights = ops.reshape(ops.cast(sample_weight, dtype), [-1])
+    return ops.broadcast_to(weights, [num_examples])
+
+
+def _probabilities(y_pred, from_logits, dtype):
+    y_pred = ops.cast(y_pred, dtype)
+    return ops.softmax(y_pred, axis=-1) if from_logits else y_pred
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class ExpectedCalibrationError(keras.metrics.Metric):
+    """Expected calibration error with equal-width confidence bins on [0, 1].
+
+    Confidence is the largest predicted probability and the prediction its
+    argmax. Bin b of B holds confidences in (b/B, (b+1)/B]; a confidence of
+    exactly 0 goes to bin 0. ECE = Σ_b (n_b/N)·|acc_b − conf_b|, where empty
+    bins contribute 0.
+
+    Args:
+        num_bins: number of bins B, an int >= 1.
+        from_logits: whether `y_pred` holds logits (softmax is applied) rather
+            than probabilities.
+        name: metric name.
+        dtype: dtype of the state variables.
+
+    `update_state(y_true, y_pred, sample_weight=None)` takes integer labels of
+    shape [N] or [N, 1] and predictions of shape [N, C].
+
+    Example:
+
+    >>> import numpy as np, tfsubspace.metrics as tm
+    >>> m = tm.ExpectedCalibrationError(num_bins=10)
+    >>> m.update_state([0, 1], np.array([[0.7, 0.3], [0.7, 0.3]], "float32"))
+    >>> round(float(m.result()), 4)  # one bin: accuracy 0.5, confidence 0.7
+    0.2
+    """
+
+    def __init__(self, num_bins=15, from_logits=False, name="ece", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if isinstance(num_bins, bool) or not isinstance(num_bins, numbers.Integral) or num_bins < 1:
+            raise ValueError(f"num_bins must be an int >= 1, got {num_bins!r}")
+        self.num_bins = int(num_bins)
+        self.from_logits = _check_from_logits(from_logits)
+        # Per-bin sums rather than a running ECE: ECE is not additive over
+        # batches, but these sums are, so streaming equals one-shot.
+        self.bin_counts = self.add_variable(
+            shape=(self.num_bins,), initializer="zeros", dtype=self.dtype, name="bin_counts"
+        )
+        self.bin_confidence = self.add_variable(
+            shape=(self.num_bins,), initializer="zeros", dtype=self.dtype, name="bin_confidence"
+        )
+        self.bin_correct = self.add_variable(
+            shape=(self.num_bins,), initializer="zeros", dtype=self.dtype, name="bin_correct"
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        probs = _probabilities(y_pred, self.from_logits, self.dtype)
+        labels = _flat_labels(y_true)
+        confidence = ops.max(probs, axis=-1)
+        correct = ops.cast(ops.equal(ops.cast(ops.argmax(probs, axis=-1), "int32"), labels), self.dtype)
+        weights = _example_weights(sample_weight, ops.shape(confidence)[0], self.dtype)
+        # The bin index is the number of interior edges strictly below the
+        # confidence: an edge value goes to the lower bin and 0 to bin 0, with
+        # edges in the same dtype as the confidences (ceil(conf * B) - 1 can
+        # round an edge into the wrong bin).
+        interior_edges = ops.cast(ops.arange(1, self.num_bins) / self.num_bins, self.dtype)
+        bin_index = ops.sum(ops.cast(confidence[:, None] > interior_edges[None, :], "int32"), axis=1)
+        membership = ops.one_hot(bin_index, self.num_bins, dtype=self.dtype) * weights[:, None]
+        self.bin_counts.assign_add(ops.sum(membership, axis=0))
+        self.bin_confidence.assign_add(ops.sum(membership * confidence[:, None], axis=0))
+        self.bin_correct.assign_add(ops.sum(membership * correct[:, None], axis=0))
+
+    def result(self):
+        # (n_b/N)·|acc_b − conf_b| = |Σcorrect_b − Σconf_b| / N, which is 0
+        # for an empty bin without dividing by n_b.
+        gaps = ops.sum(ops.abs(self.bin_correct - self.bin_confidence))
+        return ops.divide_no_nan(gaps, ops.sum(self.bin_counts))
+
+    def reset_state(self):
+        for variable in (self.bin_counts, self.bin_confidence, self.bin_correct):
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "num_bins": self.num_bins, "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class NegativeLogLikelihood(keras.metrics.Metric):
+    """Mean negative log-likelihood −log p(y_true) of integer labels.
+
+    Probabilities are floored at 1e-12 before the log; logits go through
+    log-softmax (stable for large logits).
+
+    Args:
+        from_logits: whether `y_pred` holds logits rather than probabilities.
+        name: metric name.
+        dtype: dtype of the state variables.
+
+    Example:
+
+    >>> import numpy as np, tfsubspace.metrics as tm
+    >>> m = tm.NegativeLogLikelihood()
+    >>> m.update_state([0, 1], np.array([[0.5, 0.5], [0.75, 0.25]], "float32"))
+    >>> round(float(m.result()), 4)  # (log 2 + log 4) / 2
+    1.0397
+    """
+
+    def __init__(self, from_logits=False, name="nll", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.from_logits = _check_from_logits(from_logits)
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(y_pred, self.dtype)
+        if self.from_logits:
+            log_probs = ops.log_softmax(y_pred, axis=-1)
+        else:
+            log_probs = ops.log(ops.clip(y_pred, _PROB_FLOOR, 1.0))
+        labels = _flat_labels(y_true)
+        picked = ops.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
+        weights = _example_weights(sample_weight, ops.shape(picked)[0], self.dtype)
+        self.total.assign_add(-ops.sum(weights * picked))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self):
+        return ops.divide_no_nan(self.total, self.count)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class TotalVariationDistance(keras.metrics.Metric):
+    """Mean total variation distance ½‖p1 − p2‖₁ between two predictive distributions.
+
+    Called as `update_state(p1, p2, sample_weight=None)` with two [N, C]
+    arrays, e.g. the predictions of two points of a subspace (paper 000 §E).
+    With `from_logits=True` both are logits and go through softmax.
+
+    Args:
+        from_logits: whether `p1` and `p2` hold logits rather than
+            probabilities.
+        name: metric name.
+        dtype: dtype of the state variables.
+
+    Example:
+
+    >>> import numpy as np, tfsubspace.metrics as tm
+    >>> m = tm.TotalVariationDistance()
+    >>> p1 = np.array([[1.0, 0.0], [0.5, 0.5]], "float32")
+    >>> p2 = np.array([[0.0, 1.0], [0.5, 0.5]], "float32")
+    >>> m.update_state(p1, p2)
+    >>> round(float(m.result()), 4)  # (1 + 0) / 2
+    0.5
+    """
+
+    def __init__(self, from_logits=False, name="tv_distance", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.from_logits = _check_from_logits(from_logits)
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        p1 = _probabilities(y_true, self.from_logits, self.dtype)
+        p2 = _probabilities(y_pred, self.from_logits, self.dtype)
+        # Broadcasting would silently compare one row with every row.
+        if p1.shape != p2.shape and None not in p1.shape and None not in p2.shape:
+            raise ValueError(f"p1 and p2 must have the same shape, got {p1.shape} and {p2.shape}")
+        distance = 0.5 * ops.sum(ops.abs(p1 - p2), axis=-1)
+        weights = _example_weights(sample_weight, ops.shape(distance)[0], self.dtype)
+        self.total.assign_add(ops.sum(weights * distance))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self):
+        return ops.divide_no_nan(self.total, self.count)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
