@@ -40,9 +40,10 @@ def test_line_config_writes_results_tensorboard_and_servable_midpoint(tmp_path):
     along = results["subspace"]["along_subspace"]
     assert [row["alpha"] for row in along] == [0.0, 0.25, 0.5, 0.75, 1.0]
     for row in along:
-        assert 0.3 < row["test_accuracy"] <= 1.0  # 10 classes: chance is 0.1
-    for key in ("endpoint_ensemble_accuracy", "midpoint_accuracy"):
-        assert 0.3 < results["subspace"][key] <= 1.0
+        assert 0.3 < row["accuracy"] <= 1.0  # 10 classes: chance is 0.1
+        assert 0 <= row["ece"] < 1 and row["nll"] > 0 and 0 <= row["pair_tv"] <= 1
+    for key in ("endpoint_ensemble", "midpoint"):
+        assert 0.3 < results["subspace"][key]["accuracy"] <= 1.0
     assert 0.3 < results["standard"]["test_accuracy"] <= 1.0
     assert len(results["subspace"]["history"]["cos2"]) == 2
     assert os.listdir(tmp_path / "tensorboard" / "subspace")

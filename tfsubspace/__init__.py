@@ -13,7 +13,7 @@ Example:
 Line()
 """
 
-from tfsubspace import layers, metrics, regularizers
+from tfsubspace import evaluate, layers, metrics, regularizers
 from tfsubspace.batchnorm import recompute_batchnorm
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel
@@ -31,6 +31,7 @@ __all__ = [
     "Simplex",
     "SubspaceModel",
     "convert",
+    "evaluate",
     "get_shape",
     "layers",
     "metrics",

@@ -20,6 +20,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -93,7 +95,7 @@ def fit(model, datasets, config, workdir, tag):
 def run_standard(config, datasets, workdir):
     import keras
 
-    from tfsubspace import evaluation
+    from tfsubspace import evaluate
     from tfsubspace.batchnorm import recompute_batchnorm
     from tfsubspace.models import get_model
 
@@ -103,36 +105,30 @@ def run_standard(config, datasets, workdir):
     history, seconds = fit(model, datasets, config, workdir, "standard")
     # Recompute BN exactly as for subspace points, so the comparison is fair.
     recompute_batchnorm(model, datasets.train_eval, steps=config.eval.batchnorm_steps)
-    probabilities = evaluation.predict_probabilities(model, datasets.test)
-    labels = evaluation.labels_of(datasets.test)
-    result = {
-        "history": history,
-        "train_seconds": seconds,
-        "test_accuracy": evaluation.accuracy(probabilities, labels),
-        "test_nll": evaluation.nll(probabilities, labels),
-    }
+    probabilities = evaluate.predict_probabilities(model, datasets.test)
+    scores = evaluate.scores(probabilities, evaluate.labels_of(datasets.test))
+    result = {"history": history, "train_seconds": seconds, **{f"test_{k}": v for k, v in scores.items()}}
     return model, result
 
 
 def evaluation_points(shape, config):
-    """α values to report: the configured grid on curves; center and vertices on simplexes."""
+    """α values to report: the configured grid (with 0, ½, 1) on curves; center and vertices on simplexes."""
     if shape.alpha_rank == 0:
-        return [float(a) for a in config.eval.alphas]
-    vertices = [[1.0 if i == j else 0.0 for j in range(shape.num_points)] for i in range(shape.num_points)]
-    return [shape.center] + vertices
+        return sorted({round(float(a), 10) for a in config.eval.alphas} | {0.0, 0.5, 1.0})
+    return [shape.center] + np.eye(shape.num_points).tolist()
 
 
 def endpoint_alphas(shape):
     if shape.alpha_rank == 0:
         return [0.0, 1.0]
-    return [[1.0 if i == j else 0.0 for j in range(shape.num_points)] for i in range(shape.num_points)]
+    return np.eye(shape.num_points).tolist()
 
 
 def run_subspace(config, datasets, workdir):
     import keras
 
     import tfsubspace as ts
-    from tfsubspace import evaluation
+    from tfsubspace import evaluate
     from tfsubspace.models import get_model
 
     keras.utils.set_random_seed(config.seed)
@@ -149,35 +145,24 @@ def run_subspace(config, datasets, workdir):
     compile_model(model, config, datasets.steps_per_epoch)
     history, seconds = fit(model, datasets, config, workdir, "subspace")
 
-    labels = evaluation.labels_of(datasets.test)
-    steps = config.eval.batchnorm_steps
-    points = evaluation_points(shape, config)
-    cache = {}
-
-    def probabilities(alpha):
-        key = json.dumps(alpha)
-        if key not in cache:
-            cache[key] = evaluation.probabilities_at(model, alpha, datasets.test, datasets.train_eval, steps)
-        return cache[key]
-
-    along = []
-    for alpha in points:
-        p = probabilities(alpha)
-        along.append({"alpha": alpha, "test_accuracy": evaluation.accuracy(p, labels), "test_nll": evaluation.nll(p, labels)})
-    endpoints = evaluation.ensemble_probabilities([probabilities(a) for a in endpoint_alphas(shape)])
-    midpoint = probabilities(shape.center)
+    labels = evaluate.labels_of(datasets.test)
+    sweep = evaluate.sweep(
+        model,
+        datasets.test,
+        batchnorm_data=datasets.train_eval,
+        alphas=evaluation_points(shape, config),
+        batchnorm_steps=config.eval.batchnorm_steps,
+    )
+    endpoints = evaluate.ensemble_probabilities([sweep.probabilities(a) for a in endpoint_alphas(shape)])
     result = {
         "shape": repr(shape),
         "history": history,
         "train_seconds": seconds,
-        "along_subspace": along,
-        "endpoint_ensemble_accuracy": evaluation.accuracy(endpoints, labels),
-        "endpoint_ensemble_nll": evaluation.nll(endpoints, labels),
-        "midpoint_accuracy": evaluation.accuracy(midpoint, labels),
-        "midpoint_nll": evaluation.nll(midpoint, labels),
+        "along_subspace": sweep.rows,
+        "endpoint_ensemble": evaluate.scores(endpoints, labels),
+        "midpoint": evaluate.scores(sweep.probabilities(shape.center), labels),
     }
-    # Leave the model at its midpoint with matching BN statistics for export.
-    ts.recompute_batchnorm(model, datasets.train_eval, alpha=shape.center, steps=steps)
+    # The sweep leaves the model at its midpoint with BN recomputed there: ready to export.
     return model, result
 
 
@@ -185,19 +170,27 @@ def format_table(results):
     lines = []
     standard = results.get("standard")
     subspace = results.get("subspace")
+    header = f"  {'alpha':>24}  {'accuracy':>8}  {'nll':>7}  {'ece':>7}"
     if subspace:
-        lines.append(f"Subspace {subspace['shape']} — test accuracy along it (BN recomputed at each α):")
-        lines.append(f"  {'alpha':>24}  {'accuracy':>8}  {'nll':>7}")
+        pairs = "pair_accuracy" in subspace["along_subspace"][0]
+        lines.append(f"Subspace {subspace['shape']}: test metrics along it (BN recomputed at each α)")
+        lines.append(header + ("  ensemble with 1-α: accuracy, nll, tv" if pairs else ""))
         for row in subspace["along_subspace"]:
-            alpha = row["alpha"] if isinstance(row["alpha"], float) else "[" + ", ".join(f"{a:.2f}" for a in row["alpha"]) + "]"
-            alpha = f"{alpha:.2f}" if isinstance(alpha, float) else alpha
-            lines.append(f"  {alpha:>24}  {row['test_accuracy']:8.4f}  {row['test_nll']:7.4f}")
-        lines.append(f"  {'midpoint':>24}  {subspace['midpoint_accuracy']:8.4f}  {subspace['midpoint_nll']:7.4f}")
-        lines.append(
-            f"  {'endpoint ensemble':>24}  {subspace['endpoint_ensemble_accuracy']:8.4f}  {subspace['endpoint_ensemble_nll']:7.4f}"
-        )
+            alpha = row["alpha"]
+            alpha = f"{alpha:.2f}" if isinstance(alpha, float) else "[" + ", ".join(f"{a:.2f}" for a in alpha) + "]"
+            line = f"  {alpha:>24}  {row['accuracy']:8.4f}  {row['nll']:7.4f}  {row['ece']:7.4f}"
+            if pairs:
+                line += f"  {row['pair_accuracy']:8.4f}  {row['pair_nll']:7.4f}  {row['pair_tv']:6.4f}"
+            lines.append(line)
+        for name, key in (("midpoint", "midpoint"), ("endpoint ensemble", "endpoint_ensemble")):
+            s = subspace[key]
+            lines.append(f"  {name:>24}  {s['accuracy']:8.4f}  {s['nll']:7.4f}  {s['ece']:7.4f}")
+    elif standard:
+        lines.append(header)
     if standard:
-        lines.append(f"  {'standard training':>24}  {standard['test_accuracy']:8.4f}  {standard['test_nll']:7.4f}")
+        lines.append(
+            f"  {'standard training':>24}  {standard['test_accuracy']:8.4f}  {standard['test_nll']:7.4f}  {standard['test_ece']:7.4f}"
+        )
     return "\n".join(lines)
 
 

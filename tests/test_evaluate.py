@@ -1,0 +1,86 @@
+"""ts.evaluate.sweep: per-α metrics with BN recompute, pair ensembles, reuse of predictions."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfsubspace as ts
+from tfsubspace import evaluate
+from conftest import small_cnn, tiny_data
+
+
+@pytest.fixture(scope="module")
+def line_model():
+    keras.utils.set_random_seed(0)
+    x, y = tiny_data(n=96)
+    model = ts.convert(small_cnn(), ts.Line(), seed=0)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    return model, data, x, y
+
+
+def softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+
+def direct_probabilities(model, x, alpha):
+    ts.recompute_batchnorm(model, x, alpha=alpha, batch_size=32)
+    return softmax(model.predict(x, verbose=0).astype(np.float64))
+
+
+def test_rows_equal_direct_computation_at_each_alpha(line_model):
+    model, data, x, y = line_model
+    result = ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.0, 0.3, 0.7, 1.0])
+    for row in result.rows:
+        own = direct_probabilities(model, x, row["alpha"])
+        partner = direct_probabilities(model, x, 1.0 - row["alpha"])
+        assert row["accuracy"] == pytest.approx(np.mean(own.argmax(1) == y))
+        assert row["nll"] == pytest.approx(-np.mean(np.log(own[np.arange(len(y)), y])), rel=1e-4)
+        pair = (own + partner) / 2
+        assert row["pair_accuracy"] == pytest.approx(np.mean(pair.argmax(1) == y))
+        assert row["pair_nll"] == pytest.approx(-np.mean(np.log(pair[np.arange(len(y)), y])), rel=1e-4)
+        assert row["pair_tv"] == pytest.approx(0.5 * np.abs(own - partner).sum(1).mean(), abs=1e-5)
+    assert result.rows[0]["pair_tv"] > 0
+
+
+def test_each_alpha_is_predicted_once(line_model, monkeypatch):
+    model, data, _, _ = line_model
+    calls = []
+    original = evaluate.predict_probabilities
+    monkeypatch.setattr(evaluate, "predict_probabilities", lambda *a, **k: calls.append(1) or original(*a, **k))
+    result = ts.evaluate.sweep(model, data, batchnorm_data=data)
+    assert len(result.rows) == 21 and [r["alpha"] for r in result.rows][:3] == [0.0, 0.05, 0.1]
+    assert len(calls) == 21
+
+
+def test_model_is_left_at_its_inference_alpha(line_model):
+    model, data, x, _ = line_model
+    model.set_alpha(0.4)
+    ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.0, 1.0])
+    assert model.alpha == pytest.approx(0.4)
+    before = model.predict(x, verbose=0)
+    ts.recompute_batchnorm(model, data, alpha=0.4)
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-5)
+    model.set_alpha(0.5)
+
+
+def test_simplex_default_points_are_center_vertices_and_random_without_pairs():
+    x, y = tiny_data(n=32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    model = ts.convert(small_cnn(), ts.Simplex(3), seed=0)
+    result = ts.evaluate.sweep(model, data, batchnorm_data=data)
+    alphas = [row["alpha"] for row in result.rows]
+    assert alphas[0] == pytest.approx([1 / 3] * 3)
+    assert alphas[1:4] == np.eye(3).tolist()
+    assert len(alphas) == 9 and all(abs(sum(a) - 1) < 1e-6 for a in alphas)
+    assert "pair_accuracy" not in result.rows[0]
+    assert "| alpha |" in result.to_markdown()
+
+
+def test_bad_alpha_is_refused_before_any_work(line_model):
+    model, data, _, _ = line_model
+    with pytest.raises(ValueError, match="alpha"):
+        ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.5, 1.5])

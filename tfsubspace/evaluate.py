@@ -1,0 +1,168 @@
+"""Evaluating points of a subspace: sweeps along it, with batch norm recomputed.
+
+`sweep` evaluates a SubspaceModel at many points α (paper 001 §4.1–4.2 and
+Figs. 4–6): accuracy, NLL and ECE at each α, each with batch-norm statistics
+recomputed there (paper 000 §D.3), and, for one-dimensional shapes, the
+ensemble of P(α) and P(1 − α) with the total-variation distance between them.
+Each α's test predictions are computed once and reused by every pair.
+
+Example:
+
+>>> import numpy as np, keras, tensorflow as tf, tfsubspace as ts
+>>> base = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(),
+...                          keras.layers.Dense(3)])
+>>> model = ts.convert(base, ts.Line(), seed=0)
+>>> x, y = np.random.rand(64, 4).astype("float32"), np.arange(64) % 3
+>>> data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+>>> result = ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.0, 0.5, 1.0])
+>>> [row["alpha"] for row in result.rows]
+[0.0, 0.5, 1.0]
+>>> sorted(result.rows[0])
+['accuracy', 'alpha', 'ece', 'nll', 'pair_accuracy', 'pair_ece', 'pair_nll', 'pair_tv']
+"""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from tfsubspace import metrics
+from tfsubspace.batchnorm import recompute_batchnorm
+
+
+def labels_of(data):
+    """All labels of a tf.data.Dataset of (x, y[, w]) batches, as numpy."""
+    return np.concatenate([np.asarray(batch[1]) for batch in data])
+
+
+def predict_probabilities(model, data, from_logits=True):
+    """Softmax probabilities of `model` on the x of every batch of `data`."""
+    outputs = model.predict(data.map(lambda *batch: batch[0]), verbose=0)
+    if from_logits:
+        outputs = tf.nn.softmax(outputs.astype(np.float64), axis=-1).numpy()
+    return outputs
+
+
+def ensemble_probabilities(member_probabilities):
+    """The ensemble's prediction: the mean of the members' probabilities."""
+    return np.mean(np.stack(member_probabilities), axis=0)
+
+
+def _metric(metric, *args):
+    metric.update_state(*args)
+    return float(metric.result())
+
+
+def scores(probabilities, labels, num_bins=15):
+    """{"accuracy", "nll", "ece"} of predicted probabilities against labels."""
+    probabilities = probabilities.astype(np.float32)
+    return {
+        "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
+        "nll": _metric(metrics.NegativeLogLikelihood(), labels, probabilities),
+        "ece": _metric(metrics.ExpectedCalibrationError(num_bins=num_bins), labels, probabilities),
+    }
+
+
+def total_variation(first, second):
+    return _metric(metrics.TotalVariationDistance(), first.astype(np.float32), second.astype(np.float32))
+
+
+class Sweep:
+    """The result of `sweep`: `rows` (one dict per α) and the probabilities.
+
+    `probabilities(alpha)` returns the cached test probabilities at α.
+    """
+
+    def __init__(self, rows, cache):
+        self.rows = rows
+        self._cache = cache
+
+    def probabilities(self, alpha):
+        return self._cache[_key(alpha)]
+
+    def to_markdown(self):
+        columns = list(self.rows[0])
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in self.rows:
+            lines.append("| " + " | ".join(_format(row[c]) for c in columns) + " |")
+        return "\n".join(lines)
+
+
+def _format(value):
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"{v:.3f}" for v in value) + "]"
+    return f"{value:.4f}"
+
+
+def _key(alpha):
+    return json.dumps(np.round(np.asarray(alpha, dtype=np.float64), 10).tolist())
+
+
+def default_points(shape, num_random=5, seed=0):
+    """21 points on [0, 1] for curves; center, vertices and random points for simplexes."""
+    if shape.alpha_rank == 0:
+        return [round(float(a), 10) for a in np.linspace(0.0, 1.0, 21)]
+    vertices = np.eye(shape.num_points).tolist()
+    random_points = shape.sample(seed, num=num_random).numpy().astype(np.float64)
+    random_points = (random_points / random_points.sum(axis=1, keepdims=True)).tolist()
+    return [shape.center] + vertices + random_points
+
+
+def sweep(
+    model,
+    test_data,
+    *,
+    batchnorm_data,
+    alphas=None,
+    batchnorm_steps=None,
+    ensemble_pairs=True,
+    from_logits=True,
+    num_bins=15,
+    seed=0,
+):
+    """Evaluates `model` at each α with batch norm recomputed there.
+
+    Args:
+        model: a `ts.SubspaceModel`.
+        test_data: a tf.data.Dataset of (x, y) batches to evaluate on.
+        batchnorm_data: training batches for the batch-norm recompute.
+        alphas: the points; default `default_points(shape)`.
+        batchnorm_steps: batches of `batchnorm_data` per recompute (None: all).
+        ensemble_pairs: for curves, also score the ensemble of P(α) and
+            P(1 − α) and their total-variation distance (paper 001 Fig. 5).
+        from_logits: whether the model outputs logits.
+        num_bins: ECE bins.
+        seed: seed of the random simplex points.
+
+    Returns:
+        A `Sweep`; the model is left at its original inference α with batch
+        norm recomputed there.
+    """
+    shape = model.subspace_shape
+    points = default_points(shape, seed=seed) if alphas is None else list(alphas)
+    for alpha in points:
+        shape.validate_alpha(alpha)
+    pairs = ensemble_pairs and shape.alpha_rank == 0
+    labels = labels_of(test_data)
+    original_alpha = model.alpha
+    cache = {}
+
+    def probabilities(alpha):
+        key = _key(alpha)
+        if key not in cache:
+            recompute_batchnorm(model, batchnorm_data, alpha=alpha, steps=batchnorm_steps)
+            cache[key] = predict_probabilities(model, test_data, from_logits=from_logits)
+        return cache[key]
+
+    rows = []
+    for alpha in points:
+        own = probabilities(alpha)
+        row = {"alpha": alpha, **scores(own, labels, num_bins)}
+        if pairs:
+            partner = probabilities(round(1.0 - float(alpha), 10))
+            pair = scores(ensemble_probabilities([own, partner]), labels, num_bins)
+            row.update({f"pair_{name}": value for name, value in pair.items()})
+            row["pair_tv"] = total_variation(own, partner)
+        rows.append(row)
+    recompute_batchnorm(model, batchnorm_data, alpha=original_alpha, steps=batchnorm_steps)
+    return Sweep(rows, cache)
