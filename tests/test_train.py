@@ -45,7 +45,8 @@ def test_line_config_writes_results_tensorboard_and_servable_midpoint(tmp_path):
     for key in ("endpoint_ensemble", "midpoint"):
         assert 0.3 < results["subspace"][key]["accuracy"] <= 1.0
     assert 0.3 < results["standard"]["test_accuracy"] <= 1.0
-    assert len(results["subspace"]["history"]["cos2"]) == 2
+    history = results["subspace"]["history"]
+    assert len(history["cos2"]) == 2 and len(history["l2_0_1"]) == 2 and len(history["cos2_0_1"]) == 2
     assert os.listdir(tmp_path / "tensorboard" / "subspace")
     assert (tmp_path / "savedmodel" / "1" / "saved_model.pb").exists()
     assert "endpoint ensemble" in process.stdout and "standard training" in process.stdout

@@ -13,7 +13,7 @@ Example:
 Line()
 """
 
-from tfsubspace import evaluate, layers, metrics, regularizers
+from tfsubspace import callbacks, evaluate, layers, metrics, regularizers
 from tfsubspace.batchnorm import recompute_batchnorm
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel
@@ -30,6 +30,7 @@ __all__ = [
     "Shape",
     "Simplex",
     "SubspaceModel",
+    "callbacks",
     "convert",
     "evaluate",
     "get_shape",

@@ -79,7 +79,13 @@ def compile_model(model, config, steps_per_epoch):
 def fit(model, datasets, config, workdir, tag):
     import keras
 
+    from tfsubspace.callbacks import SubspaceGeometry
+    from tfsubspace.model import SubspaceModel
+
     callbacks = [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard", tag))]
+    if isinstance(model, SubspaceModel):
+        # Before TensorBoard, so the geometry it adds to the logs is recorded there too.
+        callbacks.insert(0, SubspaceGeometry())
     start = time.time()
     history = model.fit(
         datasets.train,
