@@ -21,18 +21,19 @@ Example:
     (None, 10)
 """
 
-import numbers
-
 import keras
 from keras import layers
 
-_OUTPUT_ACTIVATIONS = (None, "softmax")
-_BLOCKS_PER_STAGE = 3
+from tfsubspace.models.common import (
+    BN_EPSILON,
+    BN_MOMENTUM,
+    check_output_activation,
+    output_head,
+    require_image_shape,
+    require_int,
+)
 
-# PyTorch's BatchNorm defaults (momentum 0.1 == Keras momentum 0.9, eps 1e-5),
-# matching open_lth rather than Keras' sluggish 0.99 default.
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
+_BLOCKS_PER_STAGE = 3
 
 
 def cresnet20(
@@ -74,11 +75,10 @@ def cresnet20(
         >>> model.get_layer("stage3_block1_shortcut_conv").strides
         (2, 2)
     """
-    input_shape = _require_image_shape("input_shape", input_shape, min_side=1)
-    num_classes = _require_int("num_classes", num_classes, minimum=2)
-    width = _require_int("width", width, minimum=1)
-    if output_activation not in _OUTPUT_ACTIVATIONS:
-        raise ValueError(f"`output_activation` must be one of {_OUTPUT_ACTIVATIONS}, got {output_activation!r}.")
+    input_shape = require_image_shape("input_shape", input_shape, min_side=1)
+    num_classes = require_int("num_classes", num_classes, minimum=2)
+    width = require_int("width", width, minimum=1)
+    check_output_activation(output_activation)
     if not isinstance(name, str) or not name:
         raise ValueError(f"`name` must be a non-empty str, got {name!r}.")
 
@@ -92,10 +92,7 @@ def cresnet20(
             x = _basic_block(x, filters, downsample, prefix=f"stage{stage}_block{block}")
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     outputs = layers.Dense(num_classes, kernel_initializer="he_normal", name="logits")(x)
-    if output_activation == "softmax":
-        # float32 keeps the probabilities well normalized under mixed precision.
-        outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(outputs)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, output_head(outputs, output_activation), name=name)
 
 
 def _basic_block(x, filters, downsample, prefix):
@@ -144,24 +141,5 @@ def _conv3x3(filters, strides, name, padding="same"):
 
 
 def _batch_norm(name):
-    return layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
-
-def _require_int(arg_name, value, minimum):
-    """Returns value as an int if it is an integer >= minimum, else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{arg_name}` must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _require_image_shape(arg_name, value, min_side):
-    """Returns value as an (height, width, channels) int tuple, else raises ValueError."""
-    message = f"`{arg_name}` must be (height, width, channels) with height, width >= {min_side}, got {value!r}."
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(message)
-    shape = tuple(value)
-    if len(shape) != 3 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in shape):
-        raise ValueError(message)
-    if shape[0] < min_side or shape[1] < min_side or shape[2] < 1:
-        raise ValueError(message)
-    return tuple(int(d) for d in shape)

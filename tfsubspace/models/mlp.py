@@ -16,7 +16,7 @@ import numbers
 import keras
 from keras import layers
 
-_OUTPUT_ACTIVATIONS = (None, "softmax")
+from tfsubspace.models.common import check_output_activation, output_head, require_int, require_shape
 
 
 def mlp(
@@ -55,17 +55,16 @@ def mlp(
         >>> [layer.name for layer in model.layers][1:]
         ['flatten', 'dense1', 'dense1_relu', 'dense1_dropout', 'logits']
     """
-    input_shape = _require_shape("input_shape", input_shape)
-    num_classes = _require_int("num_classes", num_classes, minimum=2)
+    input_shape = require_shape("input_shape", input_shape)
+    num_classes = require_int("num_classes", num_classes, minimum=2)
     if isinstance(hidden_units, (str, bytes)) or not hasattr(hidden_units, "__iter__"):
         raise ValueError(f"`hidden_units` must be a sequence of ints >= 1, got {hidden_units!r}.")
     hidden_units = tuple(
-        _require_int(f"hidden_units[{index}]", units, minimum=1) for index, units in enumerate(hidden_units)
+        require_int(f"hidden_units[{index}]", units, minimum=1) for index, units in enumerate(hidden_units)
     )
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be a float in [0, 1), got {dropout!r}.")
-    if output_activation not in _OUTPUT_ACTIVATIONS:
-        raise ValueError(f"`output_activation` must be one of {_OUTPUT_ACTIVATIONS}, got {output_activation!r}.")
+    check_output_activation(output_activation)
     if not isinstance(name, str) or not name:
         raise ValueError(f"`name` must be a non-empty str, got {name!r}.")
 
@@ -79,24 +78,5 @@ def mlp(
         if dropout > 0:
             x = layers.Dropout(dropout, name=f"dense{index}_dropout")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
-    if output_activation == "softmax":
-        # float32 keeps the probabilities well normalized under mixed precision.
-        outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(outputs)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, output_head(outputs, output_activation), name=name)
 
-
-def _require_int(arg_name, value, minimum):
-    """Returns value as an int if it is an integer >= minimum, else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{arg_name}` must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _require_shape(arg_name, value):
-    """Returns value as a non-empty tuple of positive ints, else raises ValueError."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"`{arg_name}` must be a non-empty tuple of ints >= 1, got {value!r}.")
-    shape = tuple(value)
-    if not shape or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape):
-        raise ValueError(f"`{arg_name}` must be a non-empty tuple of ints >= 1, got {value!r}.")
-    return tuple(int(d) for d in shape)

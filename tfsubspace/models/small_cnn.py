@@ -21,12 +21,14 @@ import numbers
 import keras
 from keras import layers
 
-_OUTPUT_ACTIVATIONS = (None, "softmax")
-
-# PyTorch's BatchNorm defaults (momentum 0.1 == Keras momentum 0.9, eps 1e-5):
-# Keras' 0.99 makes the moving statistics lag badly in short ~10-epoch runs.
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
+from tfsubspace.models.common import (
+    BN_EPSILON,
+    BN_MOMENTUM,
+    check_output_activation,
+    output_head,
+    require_image_shape,
+    require_int,
+)
 
 
 def small_cnn(
@@ -68,13 +70,12 @@ def small_cnn(
         >>> model.get_layer("stage3_conv").filters
         32
     """
-    input_shape = _require_image_shape("input_shape", input_shape, min_side=4)
-    num_classes = _require_int("num_classes", num_classes, minimum=2)
-    width = _require_int("width", width, minimum=1)
+    input_shape = require_image_shape("input_shape", input_shape, min_side=4)
+    num_classes = require_int("num_classes", num_classes, minimum=2)
+    width = require_int("width", width, minimum=1)
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be a float in [0, 1), got {dropout!r}.")
-    if output_activation not in _OUTPUT_ACTIVATIONS:
-        raise ValueError(f"`output_activation` must be one of {_OUTPUT_ACTIVATIONS}, got {output_activation!r}.")
+    check_output_activation(output_activation)
     if not isinstance(name, str) or not name:
         raise ValueError(f"`name` must be a non-empty str, got {name!r}.")
 
@@ -94,7 +95,7 @@ def small_cnn(
             kernel_initializer="he_normal",
             name=f"{prefix}_conv",
         )(x)
-        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{prefix}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{prefix}_bn")(x)
         x = layers.ReLU(name=f"{prefix}_relu")(x)
         if stage < 3:
             x = layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
@@ -102,27 +103,5 @@ def small_cnn(
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
-    if output_activation == "softmax":
-        # float32 keeps the probabilities well normalized under mixed precision.
-        outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(outputs)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, output_head(outputs, output_activation), name=name)
 
-
-def _require_int(arg_name, value, minimum):
-    """Returns value as an int if it is an integer >= minimum, else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{arg_name}` must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _require_image_shape(arg_name, value, min_side):
-    """Returns value as an (height, width, channels) int tuple, else raises ValueError."""
-    message = f"`{arg_name}` must be (height, width, channels) with height, width >= {min_side}, got {value!r}."
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(message)
-    shape = tuple(value)
-    if len(shape) != 3 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in shape):
-        raise ValueError(message)
-    if shape[0] < min_side or shape[1] < min_side or shape[2] < 1:
-        raise ValueError(message)
-    return tuple(int(d) for d in shape)
