@@ -84,3 +84,46 @@ def test_bad_alpha_is_refused_before_any_work(line_model):
     model, data, _, _ = line_model
     with pytest.raises(ValueError, match="alpha"):
         ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.5, 1.5])
+
+
+def test_ensemble_of_points_equals_mean_of_direct_probabilities(line_model):
+    model, data, x, y = line_model
+    points = ts.evaluate.random_points(model, 3, seed=1)
+    result = ts.evaluate.ensemble(points, data, model=model, batchnorm_data=data)
+    member_probabilities = [direct_probabilities(model, x, a) for a in points]
+    mean = np.mean(member_probabilities, axis=0)
+    assert result["ensemble"]["accuracy"] == pytest.approx(np.mean(mean.argmax(1) == y))
+    assert result["ensemble"]["nll"] == pytest.approx(-np.mean(np.log(mean[np.arange(len(y)), y])), rel=1e-4)
+    for member, p in zip(result["members"], member_probabilities):
+        assert member["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
+    model.set_alpha(0.5)
+
+
+def test_ensemble_of_keras_models(line_model):
+    model, data, x, y = line_model
+    plains = [model.bake(0.0), model.bake(1.0)]
+    result = ts.evaluate.ensemble(plains, data)
+    mean = np.mean([softmax(p.predict(x, verbose=0).astype(np.float64)) for p in plains], axis=0)
+    assert result["ensemble"]["accuracy"] == pytest.approx(np.mean(mean.argmax(1) == y))
+    assert len(result["members"]) == 2
+
+
+def test_random_points_follow_the_training_distribution_and_seed():
+    model = ts.convert(small_cnn(), ts.Simplex(4), seed=0)
+    points = ts.evaluate.random_points(model, 2000, seed=3)
+    assert np.allclose(np.sum(points, axis=1), 1) and np.min(points) >= 0
+    assert np.allclose(np.mean(points, axis=0), 0.25, atol=0.02)
+    assert points == ts.evaluate.random_points(model, 2000, seed=3)
+    assert points != ts.evaluate.random_points(model, 2000, seed=4)
+    with pytest.raises(ValueError, match="k"):
+        ts.evaluate.random_points(model, 0)
+
+
+def test_ensemble_bad_inputs(line_model):
+    model, data, _, _ = line_model
+    with pytest.raises(ValueError, match="members"):
+        ts.evaluate.ensemble([], data)
+    with pytest.raises(ValueError, match="batchnorm_data"):
+        ts.evaluate.ensemble([0.2], data, model=model)
+    with pytest.raises(ValueError, match="members"):
+        ts.evaluate.ensemble([1.5], data, model=model, batchnorm_data=data)

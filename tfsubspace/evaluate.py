@@ -48,6 +48,12 @@ def ensemble_probabilities(member_probabilities):
     return np.mean(np.stack(member_probabilities), axis=0)
 
 
+def probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps=None, from_logits=True):
+    """Test probabilities of a SubspaceModel at α, batch norm recomputed there."""
+    recompute_batchnorm(model, batchnorm_data, alpha=alpha, steps=batchnorm_steps)
+    return predict_probabilities(model, test_data, from_logits=from_logits)
+
+
 def _metric(metric, *args):
     metric.update_state(*args)
     return float(metric.result())
@@ -150,8 +156,7 @@ def sweep(
     def probabilities(alpha):
         key = _key(alpha)
         if key not in cache:
-            recompute_batchnorm(model, batchnorm_data, alpha=alpha, steps=batchnorm_steps)
-            cache[key] = predict_probabilities(model, test_data, from_logits=from_logits)
+            cache[key] = probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps, from_logits)
         return cache[key]
 
     rows = []
@@ -166,3 +171,65 @@ def sweep(
         rows.append(row)
     recompute_batchnorm(model, batchnorm_data, alpha=original_alpha, steps=batchnorm_steps)
     return Sweep(rows, cache)
+
+
+def random_points(model, k, seed=0):
+    """k points drawn like the training sampler draws them (uniform on the domain, 001 §4.5).
+
+    Example: `ts.evaluate.random_points(model, 5, seed=0)` → five α in [0, 1]
+    for a curve, or five probability vectors for a simplex.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"`k` must be an integer >= 1, got {k!r}.")
+    points = model.subspace_shape.sample(seed, num=k).numpy().astype(np.float64)
+    if model.subspace_shape.alpha_rank == 0:
+        return [float(a) for a in points]
+    return (points / points.sum(axis=1, keepdims=True)).tolist()
+
+
+def ensemble(
+    members,
+    test_data,
+    *,
+    model=None,
+    batchnorm_data=None,
+    batchnorm_steps=None,
+    from_logits=True,
+    num_bins=15,
+):
+    """Scores an ensemble (mean of member probabilities) and each member.
+
+    Args:
+        members: a list of Keras models, or, with `model`, a list of points α
+            of that SubspaceModel (e.g. from `random_points`).
+        test_data: a tf.data.Dataset of (x, y) batches.
+        model: the SubspaceModel whose points `members` are.
+        batchnorm_data: training batches for the per-point batch-norm
+            recompute (required with `model`).
+        batchnorm_steps, from_logits, num_bins: as in `sweep`.
+
+    Returns:
+        {"ensemble": {"accuracy", "nll", "ece"}, "members": [{"member", ...}]}.
+    """
+    members = list(members)
+    if not members:
+        raise ValueError("`members` must hold at least one model or point.")
+    if model is not None:
+        if batchnorm_data is None:
+            raise ValueError("`batchnorm_data` is required when `members` are points of `model`.")
+        for alpha in members:
+            model.subspace_shape.validate_alpha(alpha, name="members")
+        original_alpha = model.alpha
+        member_probabilities = [
+            probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps, from_logits) for alpha in members
+        ]
+        recompute_batchnorm(model, batchnorm_data, alpha=original_alpha, steps=batchnorm_steps)
+        names = members
+    else:
+        member_probabilities = [predict_probabilities(m, test_data, from_logits=from_logits) for m in members]
+        names = [m.name for m in members]
+    labels = labels_of(test_data)
+    return {
+        "ensemble": scores(ensemble_probabilities(member_probabilities), labels, num_bins),
+        "members": [{"member": name, **scores(p, labels, num_bins)} for name, p in zip(names, member_probabilities)],
+    }
