@@ -127,3 +127,37 @@ def test_ensemble_bad_inputs(line_model):
         ts.evaluate.ensemble([0.2], data, model=model)
     with pytest.raises(ValueError, match="members"):
         ts.evaluate.ensemble([1.5], data, model=model, batchnorm_data=data)
+
+
+def identity_model(num_classes):
+    return keras.Sequential([keras.Input((num_classes,)), keras.layers.Identity()])
+
+
+def test_fit_temperature_recovers_the_temperature_that_generated_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=4.0, size=(20000, 5)).astype("float32")
+    true_temperature = 2.5
+    p = softmax(logits.astype(np.float64) / true_temperature)
+    labels = np.array([rng.choice(5, p=row) for row in p])
+    data = tf.data.Dataset.from_tensor_slices((logits, labels)).batch(5000)
+    fitted = ts.evaluate.fit_temperature(identity_model(5), data)
+    assert fitted == pytest.approx(true_temperature, rel=0.05)
+
+    def nll(t):
+        q = softmax(logits.astype(np.float64) / t)
+        return -np.mean(np.log(q[np.arange(len(labels)), labels]))
+
+    assert nll(fitted) <= min(nll(1.0), nll(fitted * 1.2), nll(fitted / 1.2))
+    scored = ts.evaluate.ensemble([identity_model(5)], data, temperature=fitted)
+    assert scored["ensemble"]["nll"] == pytest.approx(nll(fitted), rel=1e-4)
+
+
+def test_sweep_with_temperature_divides_the_logits(line_model):
+    model, data, x, y = line_model
+    row = ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.3], ensemble_pairs=False, temperature=2.0).rows[0]
+    ts.recompute_batchnorm(model, x, alpha=0.3, batch_size=32)
+    p = softmax(model.predict(x, verbose=0).astype(np.float64) / 2.0)
+    assert row["nll"] == pytest.approx(-np.mean(np.log(p[np.arange(len(y)), y])), rel=1e-4)
+    model.set_alpha(0.5)
+    with pytest.raises(ValueError, match="temperature"):
+        ts.evaluate.sweep(model, data, batchnorm_data=data, temperature=0.0)

@@ -35,12 +35,60 @@ def labels_of(data):
     return np.concatenate([np.asarray(batch[1]) for batch in data])
 
 
-def predict_probabilities(model, data, from_logits=True):
-    """Softmax probabilities of `model` on the x of every batch of `data`."""
+def predict_probabilities(model, data, from_logits=True, temperature=1.0):
+    """Softmax(logits / temperature) of `model` on the x of every batch of `data`."""
     outputs = model.predict(data.map(lambda *batch: batch[0]), verbose=0)
     if from_logits:
-        outputs = tf.nn.softmax(outputs.astype(np.float64), axis=-1).numpy()
+        outputs = tf.nn.softmax(outputs.astype(np.float64) / temperature, axis=-1).numpy()
     return outputs
+
+
+def _check_temperature(temperature, from_logits):
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"`temperature` must be a number > 0, got {temperature!r}.")
+    if temperature != 1.0 and not from_logits:
+        raise ValueError("`temperature` needs logits: pass from_logits=True (the model must output logits).")
+
+
+def fit_temperature(model_or_members, val_data, bounds=(0.05, 20.0), iterations=60):
+    """The temperature T minimising validation NLL of softmax(logits / T) (003 A.6; Guo et al. 2017).
+
+    `model_or_members` is a Keras model that outputs logits (a SubspaceModel at
+    its current α included), or a list of such models: then one T is shared
+    by all members and chosen for the NLL of their ensemble (mean of tempered
+    probabilities). Golden-section search on log T within `bounds`.
+
+    Example: `T = ts.evaluate.fit_temperature(model, val_ds)`, then
+    `ts.evaluate.sweep(..., temperature=T)`.
+    """
+    members = list(model_or_members) if isinstance(model_or_members, (list, tuple)) else [model_or_members]
+    if not members:
+        raise ValueError("`model_or_members` must be a model or a non-empty list of models.")
+    low, high = bounds
+    if not 0 < low < high:
+        raise ValueError(f"`bounds` must be (low, high) with 0 < low < high, got {bounds!r}.")
+    labels = labels_of(val_data)
+    logits = [m.predict(val_data.map(lambda *batch: batch[0]), verbose=0).astype(np.float64) for m in members]
+
+    def nll_at(log_temperature):
+        temperature = np.exp(log_temperature)
+        probabilities = np.mean([tf.nn.softmax(z / temperature, axis=-1).numpy() for z in logits], axis=0)
+        return -np.mean(np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-300, None)))
+
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = np.log(low), np.log(high)
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = nll_at(c), nll_at(d)
+    for _ in range(iterations):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = nll_at(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = nll_at(d)
+    return float(np.exp((a + b) / 2.0))
 
 
 def ensemble_probabilities(member_probabilities):
@@ -48,10 +96,10 @@ def ensemble_probabilities(member_probabilities):
     return np.mean(np.stack(member_probabilities), axis=0)
 
 
-def probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps=None, from_logits=True):
+def probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps=None, from_logits=True, temperature=1.0):
     """Test probabilities of a SubspaceModel at α, batch norm recomputed there."""
     recompute_batchnorm(model, batchnorm_data, alpha=alpha, steps=batchnorm_steps)
-    return predict_probabilities(model, test_data, from_logits=from_logits)
+    return predict_probabilities(model, test_data, from_logits=from_logits, temperature=temperature)
 
 
 def _metric(metric, *args):
@@ -125,6 +173,7 @@ def sweep(
     from_logits=True,
     num_bins=15,
     seed=0,
+    temperature=1.0,
 ):
     """Evaluates `model` at each α with batch norm recomputed there.
 
@@ -139,11 +188,14 @@ def sweep(
         from_logits: whether the model outputs logits.
         num_bins: ECE bins.
         seed: seed of the random simplex points.
+        temperature: divides the logits before the softmax (see
+            `fit_temperature`); 1 leaves them as they are.
 
     Returns:
         A `Sweep`; the model is left at its original inference α with batch
         norm recomputed there.
     """
+    _check_temperature(temperature, from_logits)
     shape = model.subspace_shape
     points = default_points(shape, seed=seed) if alphas is None else list(alphas)
     for alpha in points:
@@ -156,7 +208,9 @@ def sweep(
     def probabilities(alpha):
         key = _key(alpha)
         if key not in cache:
-            cache[key] = probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps, from_logits)
+            cache[key] = probabilities_at(
+                model, alpha, test_data, batchnorm_data, batchnorm_steps, from_logits, temperature
+            )
         return cache[key]
 
     rows = []
@@ -196,6 +250,7 @@ def ensemble(
     batchnorm_steps=None,
     from_logits=True,
     num_bins=15,
+    temperature=1.0,
 ):
     """Scores an ensemble (mean of member probabilities) and each member.
 
@@ -206,7 +261,7 @@ def ensemble(
         model: the SubspaceModel whose points `members` are.
         batchnorm_data: training batches for the per-point batch-norm
             recompute (required with `model`).
-        batchnorm_steps, from_logits, num_bins: as in `sweep`.
+        batchnorm_steps, from_logits, num_bins, temperature: as in `sweep`.
 
     Returns:
         {"ensemble": {"accuracy", "nll", "ece"}, "members": [{"member", ...}]}.
@@ -214,6 +269,7 @@ def ensemble(
     members = list(members)
     if not members:
         raise ValueError("`members` must hold at least one model or point.")
+    _check_temperature(temperature, from_logits)
     if model is not None:
         if batchnorm_data is None:
             raise ValueError("`batchnorm_data` is required when `members` are points of `model`.")
@@ -221,12 +277,13 @@ def ensemble(
             model.subspace_shape.validate_alpha(alpha, name="members")
         original_alpha = model.alpha
         member_probabilities = [
-            probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps, from_logits) for alpha in members
+            probabilities_at(model, alpha, test_data, batchnorm_data, batchnorm_steps, from_logits, temperature)
+            for alpha in members
         ]
         recompute_batchnorm(model, batchnorm_data, alpha=original_alpha, steps=batchnorm_steps)
         names = members
     else:
-        member_probabilities = [predict_probabilities(m, test_data, from_logits=from_logits) for m in members]
+        member_probabilities = [predict_probabilities(m, test_data, from_logits, temperature) for m in members]
         names = [m.name for m in members]
     labels = labels_of(test_data)
     return {
