@@ -135,3 +135,42 @@ def test_non_subspace_model_raises_type_error():
 def test_invalid_pairs_argument():
     with pytest.raises(ValueError, match="pairs"):
         SubspaceGeometry(pairs="some")
+
+
+def test_midpoint_evaluation_logs_center_scores_and_leaves_training_untouched():
+    import tensorflow as tf
+
+    from tfsubspace.callbacks import MidpointEvaluation
+
+    x, y = tiny_data(n=64)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+    def build():
+        model = ts.convert(small_cnn(), ts.Line(), seed=0)
+        model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    watched, plain = build(), build()
+    plain.set_weights([w.numpy() for w in watched.weights])
+    watched.set_alpha(0.2)
+    plain.set_alpha(0.2)
+    history = watched.fit(data, epochs=2, verbose=0, callbacks=[MidpointEvaluation(data, data, every=2, batchnorm_steps=None)])
+    plain.fit(data, epochs=2, verbose=0)
+    assert len(history.history["val_midpoint_accuracy"]) == 1  # only after epoch 2
+    assert watched.alpha == pytest.approx(0.2)
+    # Moving statistics and weights restored: identical to training without the callback.
+    for a, b in zip(watched.weights, plain.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # The logged value is the center's accuracy after a full BN recompute there.
+    ts.recompute_batchnorm(plain, data, alpha=0.5)
+    expected = np.mean(plain.predict(x, verbose=0).argmax(1) == y)
+    assert history.history["val_midpoint_accuracy"][0] == pytest.approx(expected)
+
+
+def test_midpoint_evaluation_bad_arguments():
+    from tfsubspace.callbacks import MidpointEvaluation
+
+    with pytest.raises(ValueError, match="every"):
+        MidpointEvaluation(None, None, every=0)
+    with pytest.raises(ValueError, match="batchnorm_steps"):
+        MidpointEvaluation(None, None, batchnorm_steps=0)

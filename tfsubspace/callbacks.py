@@ -35,14 +35,14 @@ from tfsubspace import regularizers
 PAIRS = ("all", "mean")
 
 
-def _check_model(model):
+def _check_model(model, who="SubspaceGeometry"):
     # Lazy import: tfsubspace.model imports regularizers, and a module-level
     # import here would tie the callbacks module into that import order.
     from tfsubspace.model import SubspaceModel
 
     if not isinstance(model, SubspaceModel):
         raise TypeError(
-            "SubspaceGeometry needs a ts.SubspaceModel (from ts.convert or "
+            f"{who} needs a ts.SubspaceModel (from ts.convert or "
             f"ts.SubspaceModel(...)), got {type(model).__name__}."
         )
 
@@ -137,3 +137,79 @@ class SubspaceGeometry(keras.callbacks.Callback):
             return
         # Mutate in place: later callbacks in the list receive this same dict.
         logs.update(geometry(self.model, self.pairs))
+
+
+class MidpointEvaluation(keras.callbacks.Callback):
+    """Every `every` epochs, scores the subspace's center with batch norm recomputed.
+
+    Training logs report the loss at random α; this shows how the point you
+    will use (the center, paper 001 §4) is doing. Batch norm is recomputed at
+    the center on `batchnorm_steps` training batches, the validation data is
+    scored, and the model's moving statistics and inference α are restored, so
+    training and other callbacks see no change. Logged like `val_*` metrics:
+    `val_midpoint_accuracy`, `val_midpoint_nll`, `val_midpoint_ece` (into
+    `History`, and TensorBoard when it comes after this callback).
+
+    Args:
+        validation_data: a tf.data.Dataset of (x, y) batches.
+        batchnorm_data: training batches for the batch-norm recompute.
+        every: evaluate after every `every`-th epoch (and not in between).
+        batchnorm_steps: batches of `batchnorm_data` per recompute.
+        from_logits: whether the model outputs logits.
+
+    Example:
+
+    >>> import numpy as np, keras, tensorflow as tf, tfsubspace as ts
+    >>> base = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(), keras.layers.Dense(3)])
+    >>> model = ts.convert(base, ts.Line(), seed=0)
+    >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> data = tf.data.Dataset.from_tensor_slices((np.random.rand(32, 4).astype("float32"), np.arange(32) % 3)).batch(8)
+    >>> callback = ts.callbacks.MidpointEvaluation(data, data, every=2, batchnorm_steps=2)
+    >>> history = model.fit(data, epochs=2, verbose=0, callbacks=[callback])
+    >>> [v is None for v in history.history.get("val_midpoint_accuracy", [None])]
+    [False]
+    """
+
+    def __init__(self, validation_data, batchnorm_data, every=1, batchnorm_steps=10, from_logits=True):
+        super().__init__()
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"`every` must be an integer >= 1, got {every!r}.")
+        if batchnorm_steps is not None and (
+            isinstance(batchnorm_steps, bool) or not isinstance(batchnorm_steps, int) or batchnorm_steps < 1
+        ):
+            raise ValueError(f"`batchnorm_steps` must be None or an integer >= 1, got {batchnorm_steps!r}.")
+        self.validation_data = validation_data
+        self.batchnorm_data = batchnorm_data
+        self.every = every
+        self.batchnorm_steps = batchnorm_steps
+        self.from_logits = from_logits
+
+    def on_train_begin(self, logs=None):
+        _check_model(self.model, who="MidpointEvaluation")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        from tfsubspace import batchnorm, evaluate
+
+        model = self.model
+        layers = batchnorm.batchnorm_layers(model)
+        saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
+        alpha = model.alpha
+        try:
+            probabilities = evaluate.probabilities_at(
+                model,
+                model.subspace_shape.center,
+                self.validation_data,
+                self.batchnorm_data,
+                self.batchnorm_steps,
+                self.from_logits,
+            )
+        finally:
+            model.set_alpha(alpha)
+            for layer, (mean, variance) in zip(layers, saved):
+                layer.moving_mean.assign(mean)
+                layer.moving_variance.assign(variance)
+        scores = evaluate.scores(probabilities, evaluate.labels_of(self.validation_data))
+        if logs is not None:
+            logs.update({f"val_midpoint_{name}": value for name, value in scores.items()})

@@ -128,6 +128,14 @@ class SubspaceModel(keras.Model):
             self.write_coefficients(self.alpha_coefficients)
         return self.network(inputs, training=training)
 
+    def fit(self, *args, **kwargs):
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            # Leave the layers at the inference point, not at the last sampled α,
+            # so `model.network` and `bake` see what `predict` sees.
+            self.write_coefficients(self.alpha_coefficients)
+
     def train_step(self, data):
         step = self.optimizer.iterations
         self.write_coefficients(self.sampler.coefficients(step))
