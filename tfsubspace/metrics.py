@@ -133,8 +133,28 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         return {**super().get_config(), "num_bins": self.num_bins, "from_logits": self.from_logits}
 
 
+class _WeightedMean(keras.metrics.Metric):
+    """A weighted mean of per-example values: the state both NLL and TV need."""
+
+    def __init__(self, from_logits=False, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.from_logits = _check_from_logits(from_logits)
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
+
+    def result(self):
+        return ops.divide_no_nan(self.total, self.count)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class NegativeLogLikelihood(keras.metrics.Metric):
+class NegativeLogLikelihood(_WeightedMean):
     """Mean negative log-likelihood −log p(y_true) of integer labels.
 
     Probabilities are floored at 1e-12 before the log; logits go through
@@ -155,10 +175,7 @@ class NegativeLogLikelihood(keras.metrics.Metric):
     """
 
     def __init__(self, from_logits=False, name="nll", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.from_logits = _check_from_logits(from_logits)
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(y_pred, self.dtype)
@@ -172,19 +189,9 @@ class NegativeLogLikelihood(keras.metrics.Metric):
         self.total.assign_add(-ops.sum(weights * picked))
         self.count.assign_add(ops.sum(weights))
 
-    def result(self):
-        return ops.divide_no_nan(self.total, self.count)
-
-    def reset_state(self):
-        self.total.assign(0.0)
-        self.count.assign(0.0)
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
-
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class TotalVariationDistance(keras.metrics.Metric):
+class TotalVariationDistance(_WeightedMean):
     """Mean total variation distance ½‖p1 − p2‖₁ between two predictive distributions.
 
     Called as `update_state(p1, p2, sample_weight=None)` with two [N, C]
@@ -209,10 +216,7 @@ class TotalVariationDistance(keras.metrics.Metric):
     """
 
     def __init__(self, from_logits=False, name="tv_distance", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.from_logits = _check_from_logits(from_logits)
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         p1 = _probabilities(y_true, self.from_logits, self.dtype)
@@ -224,13 +228,3 @@ class TotalVariationDistance(keras.metrics.Metric):
         weights = _example_weights(sample_weight, ops.shape(distance)[0], self.dtype)
         self.total.assign_add(ops.sum(weights * distance))
         self.count.assign_add(ops.sum(weights))
-
-    def result(self):
-        return ops.divide_no_nan(self.total, self.count)
-
-    def reset_state(self):
-        self.total.assign(0.0)
-        self.count.assign(0.0)
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}

@@ -50,6 +50,18 @@ def require_shape(arg_name, value):
     return tuple(int(d) for d in shape)
 
 
+def check_dropout(dropout):
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be a float in [0, 1), got {dropout!r}.")
+    return float(dropout)
+
+
+def check_name(name):
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be a non-empty str, got {name!r}.")
+    return name
+
+
 def check_output_activation(output_activation):
     if output_activation not in OUTPUT_ACTIVATIONS:
         raise ValueError(f"`output_activation` must be one of {OUTPUT_ACTIVATIONS}, got {output_activation!r}.")

@@ -11,12 +11,17 @@ Example:
     (None, 10)
 """
 
-import numbers
-
 import keras
 from keras import layers
 
-from tfsubspace.models.common import check_output_activation, output_head, require_int, require_shape
+from tfsubspace.models.common import (
+    check_dropout,
+    check_name,
+    check_output_activation,
+    output_head,
+    require_int,
+    require_shape,
+)
 
 
 def mlp(
@@ -62,11 +67,9 @@ def mlp(
     hidden_units = tuple(
         require_int(f"hidden_units[{index}]", units, minimum=1) for index, units in enumerate(hidden_units)
     )
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a float in [0, 1), got {dropout!r}.")
+    dropout = check_dropout(dropout)
     check_output_activation(output_activation)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"`name` must be a non-empty str, got {name!r}.")
+    check_name(name)
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.Flatten(name="flatten")(inputs)

@@ -16,14 +16,14 @@ Example:
     (None, 10)
 """
 
-import numbers
-
 import keras
 from keras import layers
 
 from tfsubspace.models.common import (
     BN_EPSILON,
     BN_MOMENTUM,
+    check_dropout,
+    check_name,
     check_output_activation,
     output_head,
     require_image_shape,
@@ -73,11 +73,9 @@ def small_cnn(
     input_shape = require_image_shape("input_shape", input_shape, min_side=4)
     num_classes = require_int("num_classes", num_classes, minimum=2)
     width = require_int("width", width, minimum=1)
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a float in [0, 1), got {dropout!r}.")
+    dropout = check_dropout(dropout)
     check_output_activation(output_activation)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"`name` must be a non-empty str, got {name!r}.")
+    check_name(name)
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
