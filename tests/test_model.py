@@ -154,3 +154,31 @@ def test_learns_a_separable_problem_along_the_whole_line():
     for alpha in (0.0, 0.5, 1.0):
         model.set_alpha(alpha)
         assert model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"] > 0.95
+
+
+def test_frozen_points_stay_bit_identical_through_fit_and_survive_save(tmp_path):
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+                             keras.layers.Dense(3)])
+    model = ts.convert(base, ts.Bezier(num_bends=1), beta=1.0, seed=0)
+    model.freeze_points([0, 2])
+    before = {v.path: v.numpy().copy() for v in model.weights}
+    model.compile(keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=1e-2), "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = np.arange(64) % 3
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    for layer in model.subspace_layers:
+        for copies in layer.subspace_weights.values():
+            np.testing.assert_array_equal(copies[0].numpy(), before[copies[0].path])
+            np.testing.assert_array_equal(copies[2].numpy(), before[copies[2].path])
+            assert not np.array_equal(copies[1].numpy(), before[copies[1].path])
+    path = tmp_path / "frozen.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.frozen_points == (0, 2)
+    assert len(loaded.trainable_weights) == len(model.trainable_weights)
+
+
+def test_freeze_points_rejects_indices_outside_the_shape():
+    model = ts.convert(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), ts.Line())
+    with pytest.raises(ValueError, match=r"`indices` must be a list of point indices in \[0, 1\]"):
+        model.freeze_points([2])

@@ -114,6 +114,20 @@ class SubspaceModel(keras.Model):
         self.alpha_coefficients.assign(self.subspace_shape.coefficients(self._alpha))
         self.write_coefficients(self.alpha_coefficients)
 
+    def freeze_points(self, indices):
+        """Freezes copies `indices` of every subspace layer (call before `compile`).
+
+        Example: `model.freeze_points([0, model.subspace_shape.num_points - 1])`
+        fixes the endpoints of a curve; training then leaves them bit-identical.
+        """
+        for layer in self.subspace_layers:
+            layer.freeze_points(indices)
+
+    @property
+    def frozen_points(self):
+        """Indices of the frozen copies (those of the first subspace layer)."""
+        return self.subspace_layers[0].frozen_points if self.subspace_layers else ()
+
     def write_coefficients(self, coefficients):
         """Writes coefficients into every subspace layer: [m] (shared) or [L, m]."""
         coefficients = ops.convert_to_tensor(coefficients)

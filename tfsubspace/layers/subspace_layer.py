@@ -58,20 +58,25 @@ class SubspaceLayer:
         num_points: m, the number of weight copies (the shape's `num_points`).
         init: "independent" draws every copy with the stock initializer;
             "point" gives all copies one shared initial value (paper 000 §E).
+        frozen_points: indices of copies that training must not change (the
+            fixed endpoints of a curve between trained models, paper 003 §3;
+            the existing vertices while SPRO grows a simplex, paper 004 §3).
         **kwargs: every argument of the stock layer.
     """
 
     #: Normalization layers are excluded from the cos² penalty (paper 000 §D.3).
     is_normalization = False
 
-    def __init__(self, *args, num_points=2, init="independent", **kwargs):
+    def __init__(self, *args, num_points=2, init="independent", frozen_points=(), **kwargs):
         if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
             raise ValueError(f"`num_points` must be an integer >= 1, got {num_points!r}.")
         if init not in INITS:
             raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
+        frozen_points = check_point_indices(frozen_points, num_points, "frozen_points")
         super().__init__(*args, **kwargs)
         self.num_points = num_points
         self.init = init
+        self.frozen_points = frozen_points
         # Bookkeeping kept out of Keras' tracker (it would re-track the copies).
         object.__setattr__(self, "_subspace_groups", [])  # [(attribute, [copies])]
         object.__setattr__(self, "_pending_copies", [])
@@ -96,6 +101,7 @@ class SubspaceLayer:
         groups = [(self._attribute_holding(copies[0]), copies) for copies in self._pending_copies]
         object.__setattr__(self, "_subspace_groups", groups)
         object.__setattr__(self, "_pending_copies", [])
+        self.freeze_points(self.frozen_points)
 
     def add_weight(self, *args, **kwargs):
         if not self._copying or not kwargs.get("trainable", True):
@@ -132,6 +138,19 @@ class SubspaceLayer:
     def subspace_weights(self):
         """{attribute name: [ω_0, ..., ω_{m-1}]} for every subspace weight."""
         return {attribute: list(copies) for attribute, copies in self._subspace_groups}
+
+    def freeze_points(self, indices):
+        """Makes copies `indices` non-trainable (and every other copy trainable).
+
+        Frozen copies leave `trainable_weights`, so neither the optimizer nor
+        weight decay touches them; θ still uses them with their coefficient.
+        Call before `compile`/`fit`: Keras builds the optimizer's slots from
+        the trainable weights it sees then.
+        """
+        self.frozen_points = check_point_indices(indices, self.num_points, "indices")
+        for _, copies in self._subspace_groups:
+            for index, copy in enumerate(copies):
+                copy.trainable = index not in self.frozen_points
 
     def set_coefficients(self, coefficients):
         """Writes c ∈ R^m (e.g. `shape.coefficients(alpha)`) used by `call`."""
@@ -181,6 +200,8 @@ class SubspaceLayer:
     def get_config(self):
         config = super().get_config()
         config.update({"num_points": self.num_points, "init": self.init})
+        if self.frozen_points:
+            config["frozen_points"] = list(self.frozen_points)
         return config
 
     def save_own_variables(self, store):
@@ -196,6 +217,21 @@ class SubspaceLayer:
             f"{type(self).__name__} cannot be quantized; bake the model at an α first "
             "(`model.bake(alpha)`) and quantize the stock model."
         )
+
+
+def check_point_indices(indices, num_points, name):
+    """`indices` as a sorted tuple of distinct ints in [0, num_points)."""
+    try:
+        values = [int(index) for index in indices]
+    except (TypeError, ValueError):
+        values = None
+    if values is None or any(isinstance(i, bool) for i in indices) or any(
+        not 0 <= index < num_points for index in values
+    ):
+        raise ValueError(
+            f"`{name}` must be a list of point indices in [0, {num_points - 1}], got {indices!r}."
+        )
+    return tuple(sorted(set(values)))
 
 
 def stock_layer_class(layer):
