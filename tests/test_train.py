@@ -50,6 +50,9 @@ def test_line_config_writes_results_tensorboard_and_servable_midpoint(tmp_path):
     assert os.listdir(tmp_path / "tensorboard" / "subspace")
     assert (tmp_path / "savedmodel" / "1" / "saved_model.pb").exists()
     assert "endpoint ensemble" in process.stdout and "standard training" in process.stdout
+    for plot in ("accuracy.png", "geometry.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| α = 0.50 |" in (tmp_path / "results.md").read_text()
 
 
 def test_standard_config_and_simplex_override(tmp_path):
@@ -67,6 +70,7 @@ def test_standard_config_and_simplex_override(tmp_path):
     results = json.loads((tmp_path / "simplex" / "results.json").read_text())
     alphas = [row["alpha"] for row in results["subspace"]["along_subspace"]]
     assert len(alphas) == 4 and alphas[0] == pytest.approx([1 / 3] * 3)
+    assert (tmp_path / "simplex" / "accuracy.png").exists() and (tmp_path / "simplex" / "geometry.png").exists()
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,10 @@ evaluates the subspace at each α with batch norm recomputed there, the
 endpoint ensemble, and the midpoint, and writes into --workdir:
 
 - results.json: the config, per-epoch history, and test metrics;
+- results.md: the test metrics as a Markdown table (also printed);
+- accuracy.png, geometry.png (subspace runs): accuracy and pair-ensemble
+  accuracy along α with the standard references, and endpoint L2 / cos² over
+  the epochs (see tfsubspace/report.py);
 - tensorboard/<method>/: TensorBoard logs of training;
 - savedmodel/1/: the midpoint (subspace) or the model (standard) as a
   SavedModel for TF Serving; model.keras: the trained Keras model.
@@ -15,7 +19,6 @@ Config fields can be overridden on the command line, e.g.
 `--config.train.epochs=2 --config.dataset.train_subset=2048`.
 """
 
-import json
 import os
 import sys
 import time
@@ -26,6 +29,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from tfsubspace import config as config_lib
+from tfsubspace import report
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/<name>.py file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for logs, results and models.")
@@ -172,36 +176,11 @@ def run_subspace(config, datasets, workdir):
     return model, result
 
 
-def format_table(results):
-    lines = []
-    standard = results.get("standard")
-    subspace = results.get("subspace")
-    header = f"  {'alpha':>24}  {'accuracy':>8}  {'nll':>7}  {'ece':>7}"
-    if subspace:
-        pairs = "pair_accuracy" in subspace["along_subspace"][0]
-        lines.append(f"Subspace {subspace['shape']}: test metrics along it (BN recomputed at each α)")
-        lines.append(header + ("  ensemble with 1-α: accuracy, nll, tv" if pairs else ""))
-        for row in subspace["along_subspace"]:
-            alpha = row["alpha"]
-            alpha = f"{alpha:.2f}" if isinstance(alpha, float) else "[" + ", ".join(f"{a:.2f}" for a in alpha) + "]"
-            line = f"  {alpha:>24}  {row['accuracy']:8.4f}  {row['nll']:7.4f}  {row['ece']:7.4f}"
-            if pairs:
-                line += f"  {row['pair_accuracy']:8.4f}  {row['pair_nll']:7.4f}  {row['pair_tv']:6.4f}"
-            lines.append(line)
-        for name, key in (("midpoint", "midpoint"), ("endpoint ensemble", "endpoint_ensemble")):
-            s = subspace[key]
-            lines.append(f"  {name:>24}  {s['accuracy']:8.4f}  {s['nll']:7.4f}  {s['ece']:7.4f}")
-    elif standard:
-        lines.append(header)
-    if standard:
-        lines.append(
-            f"  {'standard training':>24}  {standard['test_accuracy']:8.4f}  {standard['test_nll']:7.4f}  {standard['test_ece']:7.4f}"
-        )
-    return "\n".join(lines)
+def run(config, workdir, title="tfsubspace"):
+    """Runs the experiment described by `config`; returns the results dict.
 
-
-def run(config, workdir):
-    """Runs the experiment described by `config`; returns the results dict."""
+    `title` (e.g. the config file's name) heads the report and its plots.
+    """
     config_lib.validate(config)
     from tfsubspace import data
 
@@ -232,12 +211,9 @@ def run(config, workdir):
         else:
             final_model.export(path, format="tf_saved_model", verbose=False)
         results["savedmodel"] = path
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2, default=str)
-    table = format_table(results)
-    print(table, flush=True)
-    with open(os.path.join(workdir, "results.md"), "w") as f:
-        f.write("```\n" + table + "\n```\n")
+    paths = report.report(results, workdir, title=title)
+    print(report.markdown_table(results), flush=True)
+    print("Wrote " + ", ".join(sorted(paths.values())), flush=True)
     return results
 
 
@@ -248,7 +224,8 @@ def main(argv):
         raise app.UsageError("Both --config=configs/<name>.py and --workdir=DIR are required.")
     logging.info("Config:\n%s", _CONFIG.value)
     try:
-        run(_CONFIG.value, _WORKDIR.value)
+        title = os.path.splitext(os.path.basename(config_flags.get_config_filename(flags.FLAGS["config"])))[0]
+        run(_CONFIG.value, _WORKDIR.value, title=title)
     except (ValueError, FileNotFoundError) as error:
         # A wrong config or missing data: one line, not a traceback.
         sys.exit(f"tfsubspace.train: error: {error}")
