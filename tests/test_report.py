@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfsubspace import report
+from tfsubspace import reporting as report
 
 
 def _scores(accuracy):

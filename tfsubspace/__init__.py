@@ -17,6 +17,7 @@ from tfsubspace import callbacks, evaluate, layers, metrics, regularizers
 from tfsubspace.batchnorm import recompute_batchnorm
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel
+from tfsubspace.reporting import report
 from tfsubspace.sampler import Sampler
 from tfsubspace.shapes import Bezier, Line, PolyChain, Shape, Simplex, get_shape
 
@@ -38,4 +39,5 @@ __all__ = [
     "metrics",
     "recompute_batchnorm",
     "regularizers",
+    "report",
 ]

@@ -10,7 +10,7 @@ endpoint ensemble, and the midpoint, and writes into --workdir:
 - results.md: the test metrics as a Markdown table (also printed);
 - accuracy.png, geometry.png (subspace runs): accuracy and pair-ensemble
   accuracy along α with the standard references, and endpoint L2 / cos² over
-  the epochs (see tfsubspace/report.py);
+  the epochs (see tfsubspace/reporting.py);
 - tensorboard/<method>/: TensorBoard logs of training;
 - savedmodel/1/: the midpoint (subspace) or the model (standard) as a
   SavedModel for TF Serving; model.keras: the trained Keras model.
@@ -29,7 +29,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from tfsubspace import config as config_lib
-from tfsubspace import report
+from tfsubspace import reporting
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/<name>.py file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for logs, results and models.")
@@ -211,8 +211,8 @@ def run(config, workdir, title="tfsubspace"):
         else:
             final_model.export(path, format="tf_saved_model", verbose=False)
         results["savedmodel"] = path
-    paths = report.report(results, workdir, title=title)
-    print(report.markdown_table(results), flush=True)
+    paths = reporting.report(results, workdir, title=title)
+    print(reporting.markdown_table(results), flush=True)
     print("Wrote " + ", ".join(sorted(paths.values())), flush=True)
     return results
 

@@ -22,7 +22,7 @@ other keys are kept in results.json only.
 Example:
 
 >>> import os, tempfile
->>> from tfsubspace.report import report
+>>> from tfsubspace.reporting import report
 >>> rows = [{"alpha": a, "accuracy": 0.8 + 0.1 * a * (1 - a), "nll": 0.5, "ece": 0.02,
 ...          "pair_accuracy": 0.85, "pair_nll": 0.45, "pair_ece": 0.01, "pair_tv": 0.1 * abs(1 - 2 * a)}
 ...         for a in (0.0, 0.5, 1.0)]
