@@ -418,3 +418,31 @@ def test_build_datasets_checks_arguments_before_loading(monkeypatch):
     for kwargs, argument in bad_arguments:
         with pytest.raises(ValueError, match=argument):
             data.build_datasets("fashion_mnist", **kwargs)
+
+
+def test_train_epochs_resumes_the_exact_batches_of_an_uninterrupted_stream():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (30, 8, 8, 1), dtype=np.uint8)
+    y = np.arange(30) % 3
+    sets = data.from_arrays((x, y), (x[:5], y[:5]), batch_size=8, seed=5, augment="crop")
+    steps = sets.steps_per_epoch
+    assert steps == 4
+
+    def take(dataset, count):
+        return [(np.asarray(a), np.asarray(b)) for a, b in dataset.take(count)]
+
+    uninterrupted = take(sets.train_epochs(0), 3 * steps)
+    resumed = take(sets.train_epochs(2), steps)  # a fresh process resuming at epoch 2
+    for (xa, ya), (xb, yb) in zip(uninterrupted[2 * steps:], resumed):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    # Each epoch is one full pass in its own order with its own crops; batches never straddle epochs.
+    assert [len(b) for _, b in uninterrupted[:steps]] == [8, 8, 8, 6]
+    first, second = (np.concatenate([b[0] for b in uninterrupted[e * steps:(e + 1) * steps]]) for e in (0, 1))
+    assert not np.array_equal(first, second)
+    # The same examples every epoch: the multiset of labels per epoch is the whole training set.
+    for epoch in range(3):
+        labels = np.concatenate([b for _, b in uninterrupted[epoch * steps:(epoch + 1) * steps]])
+        assert sorted(labels.tolist()) == sorted(y.tolist())
+    with pytest.raises(ValueError, match="initial_epoch must be an integer >= 0"):
+        sets.train_epochs(-1)

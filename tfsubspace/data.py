@@ -41,7 +41,7 @@ import os
 import types
 import zlib
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -143,6 +143,12 @@ class Datasets:
     validation_size: int
     test_size: int
     steps_per_epoch: int
+    #: ``train_epochs(initial_epoch)``: the endless stream of training epochs
+    #: ``initial_epoch``, ``initial_epoch + 1``, ..., each of ``steps_per_epoch``
+    #: batches, its order and augmentation keyed by (seed, epoch number). Fit it
+    #: with ``steps_per_epoch=`` and ``initial_epoch=``: a run resumed at epoch
+    #: k then sees the batches an uninterrupted run sees at epoch k.
+    train_epochs: Optional[Callable[[int], tf.data.Dataset]] = None
 
 
 # --------------------------------------------------------------------------
@@ -555,23 +561,48 @@ def _build_pipeline(
     augment: Optional[str],
     shuffle_buffer: Optional[int],
     drop_remainder: bool,
+    initial_epoch: Optional[int] = None,
 ) -> tf.data.Dataset:
     """The one pipeline behind make_pipeline, from_arrays and build_datasets.
 
     It walks example *indices* and gathers images from one in-memory tensor, so
     a full-size shuffle buffer costs 8 bytes per example instead of a copy of
     every image, and the train and train-eval pipelines share one tensor.
+
+    Training order and augmentation are a pure function of (seed, epoch key):
+    with ``initial_epoch=None`` the pipeline is one epoch whose key is drawn
+    anew from ``seed`` on every iteration (a new order each epoch, the same
+    sequence for every pipeline built with this seed); with an integer
+    ``initial_epoch`` it is the endless stream of epochs ``initial_epoch``,
+    ``initial_epoch + 1``, ... keyed by their number, so a run resumed at
+    epoch k sees exactly the batches an uninterrupted run sees there.
     """
     num_examples = int(images.shape[0])
     autotune = tf.data.AUTOTUNE
-    indices = tf.data.Dataset.range(num_examples)
-    if training:
-        # A seeded shuffle reshuffled per iteration: a new order every epoch,
-        # the same sequence of orders for every pipeline built with this seed.
-        indices = indices.shuffle(
-            shuffle_buffer or num_examples, seed=seed, reshuffle_each_iteration=True
-        )
+    if not training:
+        return _batches_of(tf.data.Dataset.range(num_examples), images, labels, config,
+                           batch_size, drop_remainder, augment=None, epoch_seed=None)
 
+    def one_epoch(epoch_key):
+        epoch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch_key, tf.int64)])
+        if shuffle_buffer is None:
+            order = tf.random.experimental.stateless_shuffle(tf.range(num_examples, dtype=tf.int64), seed=epoch_seed)
+            indices = tf.data.Dataset.from_tensor_slices(order)
+        else:
+            buffer_seed = tf.random.experimental.stateless_fold_in(epoch_seed, 0)[0]
+            indices = tf.data.Dataset.range(num_examples).shuffle(shuffle_buffer, seed=buffer_seed)
+        return _batches_of(indices, images, labels, config, batch_size, drop_remainder, augment, epoch_seed)
+
+    if initial_epoch is None:
+        epoch_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    else:
+        epoch_keys = tf.data.Dataset.range(initial_epoch, 2**62)
+    return epoch_keys.flat_map(one_epoch).prefetch(autotune)
+
+
+def _batches_of(indices, images, labels, config, batch_size, drop_remainder, augment, epoch_seed):
+    """(float images, labels) batches of the examples `indices` lists, in that order."""
+    autotune = tf.data.AUTOTUNE
     if augment is None:
         # Gather whole batches: much cheaper than one map call per example.
         dataset = indices.batch(batch_size, drop_remainder=drop_remainder).map(
@@ -587,13 +618,11 @@ def _build_pipeline(
     crop_size = list(config.output_shape)
     crop_padding = [[CROP_PADDING, CROP_PADDING], [CROP_PADDING, CROP_PADDING], [0, 0]]
 
-    def augment_example(index, stream_seed):
-        # Stateless ops keyed on (per-iteration random stream, example index):
-        # reproducible for a given seed, different across epochs and examples,
-        # and independent of parallel-map scheduling.
-        crop_seed, flip_seed = tf.unstack(
-            tf.random.split(tf.stack([stream_seed, index]), num=2)
-        )
+    def augment_example(index):
+        # Stateless ops keyed on (seed, epoch, example index): reproducible,
+        # different across epochs and examples, independent of map scheduling.
+        example_seed = tf.random.experimental.stateless_fold_in(epoch_seed, index)
+        crop_seed, flip_seed = tf.unstack(tf.random.split(example_seed, num=2))
         image = _pad_centered(tf.gather(images, index), config)
         image = tf.image.stateless_random_crop(
             tf.pad(image, crop_padding), size=crop_size, seed=crop_seed
@@ -602,13 +631,10 @@ def _build_pipeline(
             image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
         return image, tf.gather(labels, index)
 
-    # Dataset.random yields a new, seed-determined stream on every iteration.
-    stream_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     dataset = (
-        tf.data.Dataset.zip((indices, stream_seeds))
         # Crop each example on its own, before batching: a batch-level crop
         # (like keras.layers.RandomCrop) would use one offset for the batch.
-        .map(augment_example, num_parallel_calls=autotune)
+        indices.map(augment_example, num_parallel_calls=autotune)
         .batch(batch_size, drop_remainder=drop_remainder)
         .map(lambda image, label: (_to_float(image, config), label), num_parallel_calls=autotune)
     )
@@ -777,11 +803,19 @@ def from_arrays(
 
     # One tensor per split, shared by the pipelines that read it.
     train_images, train_labels = tf.convert_to_tensor(x_train), tf.convert_to_tensor(y_train)
-    return Datasets(
-        train=_build_pipeline(
+
+    def training(initial_epoch=None):
+        if initial_epoch is not None and (not _is_int(initial_epoch) or initial_epoch < 0):
+            raise ValueError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
+        return _build_pipeline(
             train_images, train_labels, config, batch_size=batch_size, training=True,
             seed=seed, augment=augment, shuffle_buffer=None, drop_remainder=False,
-        ),
+            initial_epoch=initial_epoch,
+        )
+
+    return Datasets(
+        train=training(),
+        train_epochs=training,
         test=evaluation(tf.convert_to_tensor(x_test), tf.convert_to_tensor(y_test)),
         validation=(
             None
