@@ -213,3 +213,40 @@ class MidpointEvaluation(keras.callbacks.Callback):
         scores = evaluate.scores(probabilities, evaluate.labels_of(self.validation_data))
         if logs is not None:
             logs.update({f"val_midpoint_{name}": value for name, value in scores.items()})
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised by `StopOnNonFiniteLoss` at the first NaN or infinite training loss."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss by raising `NonFiniteLossError`.
+
+    Unlike `keras.callbacks.TerminateOnNaN`, which lets the epoch end (so an
+    epoch-end checkpoint would save the broken weights) and returns normally,
+    this raises inside the batch: no later callback runs, the last checkpoint
+    stays the last good one, and a training script exits with an error.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(1e30), "mse")
+    >>> x = np.full((8, 2), 1e20, "float32")
+    >>> try:
+    ...     model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[StopOnNonFiniteLoss()])
+    ... except NonFiniteLossError as error:
+    ...     print(str(error)[:40])
+    training loss became inf at epoch 1, bat
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"training loss became {float(loss)} at epoch {getattr(self, '_epoch', 0) + 1}, batch {batch + 1}; "
+                "stopped before saving it (lower the learning rate or check the data)."
+            )

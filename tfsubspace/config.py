@@ -18,6 +18,7 @@ import ml_collections
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "small_cnn", "cresnet20")
+DROPOUT_MODELS = ("mlp", "small_cnn")
 METHODS = ("standard", "subspace")
 SHAPES = ("line", "bezier", "polychain", "simplex")
 SAMPLINGS = ("per_batch", "per_layer")
@@ -42,6 +43,8 @@ def base_config():
     config.model = ml_collections.ConfigDict()
     config.model.name = "small_cnn"
     config.model.kwargs = ml_collections.ConfigDict()
+    # Dropout after hidden layers (mlp, small_cnn), for the paper's dropout baseline (000 §F).
+    config.model.dropout = 0.0
 
     config.subspace = ml_collections.ConfigDict()
     config.subspace.shape = "line"
@@ -108,6 +111,11 @@ def validate(config):
     _positive_int(config, "dataset.validation_size", minimum=0)
     _positive_int(config, "dataset.train_subset", allow_none=True)
     _one_of(config.model.name, "model.name", MODELS)
+    dropout = config.model.dropout
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        _fail("model.dropout", f"must be a number in [0, 1), got {dropout!r}.")
+    if dropout and config.model.name not in DROPOUT_MODELS:
+        _fail("model.dropout", f"is only supported by models {DROPOUT_MODELS}, got model.name={config.model.name!r}.")
     _one_of(config.subspace.shape, "subspace.shape", SHAPES)
     _positive_int(config, "subspace.num_bends", minimum=0)
     _positive_int(config, "subspace.num_vertices", minimum=2)

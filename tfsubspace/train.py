@@ -21,7 +21,6 @@ Config fields can be overridden on the command line, e.g.
 
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from ml_collections import config_flags
 
 from tfsubspace import config as config_lib
 from tfsubspace import reporting
+from tfsubspace.callbacks import NonFiniteLossError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/<name>.py file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for logs, results and models.")
@@ -68,6 +68,19 @@ def build_optimizer(config, steps_per_epoch):
     )
 
 
+def build_model(config, datasets):
+    """The configured zoo model, seeded by config.seed."""
+    import keras
+
+    from tfsubspace.models import get_model
+
+    keras.utils.set_random_seed(config.seed)
+    kwargs = dict(config.model.kwargs)
+    if config.model.dropout:
+        kwargs["dropout"] = config.model.dropout
+    return get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **kwargs)
+
+
 def compile_model(model, config, steps_per_epoch):
     import keras
 
@@ -81,36 +94,53 @@ def compile_model(model, config, steps_per_epoch):
 
 
 def fit(model, datasets, config, workdir, tag):
+    """Trains `model`, checkpointing every epoch; resumes from the last checkpoint.
+
+    Checkpoints go to `workdir/checkpoints/<tag>/`. A run started again with
+    the same arguments restores the model, optimizer, RNG and callback states
+    of the last complete epoch and continues with the batches of the next one
+    (the data order is keyed by epoch), so it ends where an uninterrupted run
+    ends. Returns (history of all epochs, seconds spent training).
+    """
     import keras
 
-    from tfsubspace.callbacks import SubspaceGeometry
+    from tfsubspace import checkpointing
+    from tfsubspace.callbacks import StopOnNonFiniteLoss, SubspaceGeometry
     from tfsubspace.model import SubspaceModel
 
-    callbacks = [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard", tag))]
-    if isinstance(model, SubspaceModel):
-        # Before TensorBoard, so the geometry it adds to the logs is recorded there too.
-        callbacks.insert(0, SubspaceGeometry())
-    start = time.time()
-    history = model.fit(
-        datasets.train,
-        epochs=config.train.epochs,
-        validation_data=datasets.validation,
-        callbacks=callbacks,
-        verbose=2,
-    )
-    seconds = time.time() - start
-    return {key: [float(v) for v in values] for key, values in history.history.items()}, seconds
+    directory = os.path.join(workdir, "checkpoints", tag)
+    latest = checkpointing.latest_checkpoint(directory)
+    # Callbacks that add to the logs come first, so checkpoints and TensorBoard record what they add.
+    callbacks = [SubspaceGeometry()] if isinstance(model, SubspaceModel) else []
+    state = None
+    if latest is not None:
+        state = checkpointing.restore(model, latest, callbacks)
+        logging.info("Resuming %s from %s (epoch %d of %d).", tag, latest, state["epoch"], config.train.epochs)
+    initial_epoch = state["epoch"] if state else 0
+    checkpoint = checkpointing.EpochCheckpoint(directory, state=state, callbacks=callbacks)
+    callbacks += [
+        StopOnNonFiniteLoss(),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard", tag)),
+        checkpoint,
+    ]
+    if initial_epoch < config.train.epochs:
+        model.fit(
+            datasets.train_epochs(initial_epoch),
+            steps_per_epoch=datasets.steps_per_epoch,
+            initial_epoch=initial_epoch,
+            epochs=config.train.epochs,
+            validation_data=datasets.validation,
+            callbacks=callbacks,
+            verbose=2,
+        )
+    return checkpoint.history, checkpoint.seconds
 
 
 def run_standard(config, datasets, workdir):
-    import keras
-
     from tfsubspace import evaluate
     from tfsubspace.batchnorm import recompute_batchnorm
-    from tfsubspace.models import get_model
 
-    keras.utils.set_random_seed(config.seed)
-    model = get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **config.model.kwargs)
+    model = build_model(config, datasets)
     compile_model(model, config, datasets.steps_per_epoch)
     history, seconds = fit(model, datasets, config, workdir, "standard")
     # Recompute BN exactly as for subspace points, so the comparison is fair.
@@ -135,14 +165,10 @@ def endpoint_alphas(shape):
 
 
 def run_subspace(config, datasets, workdir):
-    import keras
-
     import tfsubspace as ts
     from tfsubspace import evaluate
-    from tfsubspace.models import get_model
 
-    keras.utils.set_random_seed(config.seed)
-    base = get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **config.model.kwargs)
+    base = build_model(config, datasets)
     shape = build_shape(config.subspace)
     model = ts.convert(
         base,
@@ -226,8 +252,8 @@ def main(argv):
     try:
         title = os.path.splitext(os.path.basename(config_flags.get_config_filename(flags.FLAGS["config"])))[0]
         run(_CONFIG.value, _WORKDIR.value, title=title)
-    except (ValueError, FileNotFoundError) as error:
-        # A wrong config or missing data: one line, not a traceback.
+    except (ValueError, FileNotFoundError, NonFiniteLossError) as error:
+        # A wrong config, missing data, a bad checkpoint or a diverged run: one line, not a traceback.
         sys.exit(f"tfsubspace.train: error: {error}")
 
 

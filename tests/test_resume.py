@@ -1,0 +1,176 @@
+"""Checkpoints survive a kill, resuming reproduces the uninterrupted run, NaN stops cleanly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import tfsubspace as ts
+from tfsubspace import checkpointing
+from tfsubspace.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = [
+    "--config.train.epochs=6",
+    "--config.train.warmup_epochs=1",
+    "--config.dataset.train_subset=1024",
+    "--config.eval.batchnorm_steps=2",
+    "--config.eval.alphas=(0.0, 0.5, 1.0)",
+    "--config.eval.export=False",
+    "--config.train.standard_baseline=False",
+    "--config.model.name=mlp",
+    "--config.model.dropout=0.2",  # dropout: its RNG state must be checkpointed too
+]
+
+
+def command(workdir, *overrides):
+    return [
+        sys.executable, "-m", "tfsubspace.train",
+        f"--config={os.path.join(REPO, 'configs', 'fashion_mnist_line.py')}",
+        f"--workdir={workdir}", *RUN, *overrides,
+    ]
+
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def final_weights(workdir):
+    model = keras.saving.load_model(os.path.join(workdir, "model.keras"))
+    return {v.path: v.numpy() for v in model.weights}
+
+
+def test_sigkill_after_first_checkpoint_then_restart_equals_uninterrupted_run(tmp_path):
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command(killed), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = killed / "checkpoints" / "subspace" / "latest"
+    deadline = time.time() + 600
+    while not latest.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    epoch_at_kill = json.loads((killed / "checkpoints" / "subspace" / (latest.read_text()) / "state.json").read_text())
+    assert 1 <= epoch_at_kill["epoch"] < 6
+    assert not (killed / "results.json").exists()
+
+    resumed = subprocess.run(command(killed), env=ENV, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming subspace from" in resumed.stderr
+
+    uninterrupted = tmp_path / "uninterrupted"
+    subprocess.run(command(uninterrupted), env=ENV, capture_output=True, text=True, timeout=900, check=True)
+
+    a, b = final_weights(killed), final_weights(uninterrupted)
+    assert a.keys() == b.keys()
+    for path in a:
+        np.testing.assert_allclose(a[path], b[path], atol=1e-6, err_msg=path)
+    results = json.loads((killed / "results.json").read_text())
+    reference = json.loads((uninterrupted / "results.json").read_text())
+    assert len(results["subspace"]["history"]["loss"]) == 6  # epochs before the kill are kept
+    np.testing.assert_allclose(results["subspace"]["history"]["loss"], reference["subspace"]["history"]["loss"],
+                               rtol=1e-5)
+    assert [r["accuracy"] for r in results["subspace"]["along_subspace"]] == pytest.approx(
+        [r["accuracy"] for r in reference["subspace"]["along_subspace"]], abs=1e-6)
+
+    # Started once more, the finished run trains nothing and reports the same.
+    again = subprocess.run(command(killed), env=ENV, capture_output=True, text=True, timeout=900, check=True)
+    assert "Epoch 1/" not in again.stdout and "Epoch 6/" not in again.stdout
+
+
+def _tiny_model(seed=0):
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dropout(0.3, seed=seed), keras.layers.Dense(3)])
+    model = ts.convert(base, ts.Line(), seed=seed)
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+X = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+Y = np.arange(32) % 3
+
+
+def test_a_crash_while_writing_leaves_latest_on_the_previous_complete_checkpoint(tmp_path, monkeypatch):
+    model = _tiny_model()
+    model.fit(X, Y, epochs=2, verbose=0, callbacks=[checkpointing.EpochCheckpoint(tmp_path)])
+    assert checkpointing.latest_checkpoint(tmp_path).endswith("epoch-00002")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(checkpointing.np, "savez", crash)  # dies after the weights file is written
+    with pytest.raises(KeyboardInterrupt):
+        checkpointing.save(model, tmp_path, {"epoch": 3, "history": {}})
+    assert checkpointing.latest_checkpoint(tmp_path).endswith("epoch-00002")
+    assert (tmp_path / ".tmp-epoch-00003").exists()  # the half-written one is never pointed at
+    monkeypatch.undo()
+    checkpointing.save(model, tmp_path, {"epoch": 3, "history": {}})  # a retry cleans it up
+    assert checkpointing.latest_checkpoint(tmp_path).endswith("epoch-00003")
+    assert sorted(os.listdir(tmp_path)) == ["epoch-00002", "epoch-00003", "latest"]
+
+
+def test_restore_brings_back_optimizer_slots_iterations_and_dropout_rng(tmp_path):
+    model = _tiny_model()
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[checkpointing.EpochCheckpoint(tmp_path)])
+    restored = _tiny_model(seed=0)
+    restored.fit(X, Y, epochs=1, batch_size=8, verbose=0)  # different state, to be overwritten
+    checkpointing.restore(restored, checkpointing.latest_checkpoint(tmp_path))
+    assert int(restored.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) == 4
+    for a, b in zip(model.optimizer.variables, restored.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # One more identical epoch from both: same sampled α, same dropout masks, same weights.
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    restored.fit(X, Y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    for a, b in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_restore_of_a_corrupt_or_mismatched_checkpoint_names_the_file(tmp_path):
+    model = _tiny_model()
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[checkpointing.EpochCheckpoint(tmp_path)])
+    path = checkpointing.latest_checkpoint(tmp_path)
+    other = ts.convert(keras.Sequential([keras.Input((4,)), keras.layers.Dense(5), keras.layers.Dense(3)]), ts.Line())
+    other.compile("sgd", "mse")
+    with pytest.raises(checkpointing.CheckpointError, match="cannot load .*model.weights.h5 into this model"):
+        checkpointing.restore(other, path)
+    with open(os.path.join(path, "model.weights.h5"), "wb") as f:
+        f.write(b"not an hdf5 file")
+    with pytest.raises(checkpointing.CheckpointError, match="cannot load .*model.weights.h5"):
+        checkpointing.restore(_tiny_model(), path)
+    (tmp_path / "latest").write_text("epoch-00009")
+    with pytest.raises(checkpointing.CheckpointError, match="not a complete checkpoint; delete"):
+        checkpointing.latest_checkpoint(tmp_path)
+
+
+def test_non_finite_loss_stops_before_the_epoch_end_checkpoint(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    x = np.ones((16, 2), "float32")
+    model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[checkpointing.EpochCheckpoint(tmp_path)])
+    good = [v.numpy() for v in model.weights]
+    model.optimizer.learning_rate.assign(1e30)
+    bad_x = np.full((16, 2), 1e20, "float32")
+    with pytest.raises(NonFiniteLossError, match=r"training loss became (nan|inf) at epoch 2, batch 1"):
+        model.fit(bad_x, bad_x[:, :1], epochs=3, initial_epoch=1, verbose=0,
+                  callbacks=[StopOnNonFiniteLoss(), checkpointing.EpochCheckpoint(tmp_path)])
+    assert checkpointing.latest_checkpoint(tmp_path).endswith("epoch-00001")
+    fresh = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    fresh.compile(keras.optimizers.SGD(0.01), "mse")
+    checkpointing.restore(fresh, checkpointing.latest_checkpoint(tmp_path))
+    for v, value in zip(fresh.weights, good, strict=True):
+        np.testing.assert_array_equal(v.numpy(), value)
+
+
+def test_the_binary_exits_non_zero_with_one_line_on_a_diverging_run(tmp_path):
+    result = subprocess.run(
+        command(tmp_path, "--config.train.learning_rate=1e30", "--config.train.epochs=2"),
+        env=ENV, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tfsubspace.train: error: training loss became") and "epoch 1" in last
+    assert not (tmp_path / "results.json").exists()
