@@ -113,3 +113,14 @@ def test_export_rejects_unwritable_path(trained, tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(ValueError, match="filepath.*not writable"):
         model.export(blocker / "serving" / "1", alpha=0.5)
+
+
+def test_bake_and_export_work_with_frozen_points(tmp_path):
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model = ts.convert(base, ts.Bezier(num_bends=1), seed=0)
+    model.freeze_points([0, 2])
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    model.set_alpha(0.3)
+    np.testing.assert_allclose(model.bake(0.3).predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    model.export(str(tmp_path / "served"), alpha=0.3)
+    assert model.frozen_points == (0, 2)

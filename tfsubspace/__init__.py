@@ -13,8 +13,9 @@ Example:
 Line()
 """
 
-from tfsubspace import callbacks, evaluate, layers, metrics, regularizers
+from tfsubspace import baselines, callbacks, connectivity, evaluate, layers, metrics, regularizers, volume
 from tfsubspace.batchnorm import recompute_batchnorm
+from tfsubspace.connectivity import connect, plane, spro
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel
 from tfsubspace.reporting import report
@@ -31,13 +32,19 @@ __all__ = [
     "Shape",
     "Simplex",
     "SubspaceModel",
+    "baselines",
     "callbacks",
+    "connect",
+    "connectivity",
     "convert",
     "evaluate",
     "get_shape",
     "layers",
     "metrics",
+    "plane",
     "recompute_batchnorm",
     "regularizers",
     "report",
+    "spro",
+    "volume",
 ]

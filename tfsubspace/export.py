@@ -37,6 +37,7 @@ def bake(model, alpha):
             config = layer.get_config()
             config.pop("num_points")
             config.pop("init")
+            config.pop("frozen_points", None)
             new_layer = stock_layer_class(layer).from_config(config)
         else:
             new_layer = type(layer).from_config(layer.get_config())

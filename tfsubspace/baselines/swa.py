@@ -1,0 +1,527 @@
+"""Stochastic Weight Averaging (Izmailov et al. 2018) as a Keras callback.
+
+The SWA baseline of paper 001 (§2 Observation 5, §4.3 Fig. 7, §4.5 Fig. 11)
+with the settings of appendix 000 §D.4 and §F: train normally until
+`start_epoch` (default 75% of training), then use either a cyclic or a high
+constant learning rate (`swa_lr`, default 0.05) while saving m checkpoints; the
+SWA solution is their average, with batch-norm statistics recomputed on
+training data (000 §D.3, `ts.recompute_batchnorm`). The same checkpoints give
+the SWA-checkpoint ensemble of Fig. 11 (`SWA.ensemble`) and the Gaussian of
+SWAG (`tfsubspace.baselines.SWAG`).
+
+Checkpoints are saved at the ends of m equal stretches of the late phase,
+epochs `start + ⌊k·(epochs − start)/m⌋` for k = 1..m: with the cyclic LR each
+stretch is one cosine cycle from `swa_lr` down to `min_lr`, so each checkpoint
+is taken at a low LR; with the constant LR each is taken at `swa_lr`.
+
+Checkpoints live in memory as numpy arrays (`model.weights` order), so
+`get_state()` / `set_state()` can store them with the model for resuming.
+
+Example:
+
+>>> import numpy as np, keras
+>>> from tfsubspace.baselines import SWA
+>>> model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(), keras.layers.Dense(3)])
+>>> model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+>>> x, y = np.random.default_rng(0).normal(size=(32, 4)).astype("float32"), np.arange(32) % 3
+>>> swa = SWA(epochs=4, num_checkpoints=2, start_epoch=2)
+>>> swa.start_epoch, swa.checkpoint_epochs
+(2, (3, 4))
+>>> _ = model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[swa])
+>>> len(swa.checkpoints), swa.collected_at
+(2, [3, 4])
+>>> averaged = swa.averaged_model(batchnorm_data=x)
+>>> bool(np.allclose(averaged.layers[1].kernel, np.mean([c[4] for c in swa.checkpoints], axis=0)))
+True
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+LR_SCHEDULES = ("cyclic", "constant", None)
+MODES = ("cyclic", "constant")
+
+
+def _check_int(value, name, minimum, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}.")
+
+
+def _check_number(value, name, minimum=0.0, strict=False):
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
+    if bad or not (value > minimum if strict else value >= minimum):
+        raise ValueError(f"`{name}` must be a number {'>' if strict else '>='} {minimum}, got {value!r}.")
+
+
+def _check_base(base, name="base"):
+    if base is None or isinstance(base, keras.optimizers.schedules.LearningRateSchedule):
+        return
+    _check_number(base, name, strict=True)
+
+
+def serialize_schedule(schedule):
+    """A float, None or a LearningRateSchedule as a JSON-compatible value."""
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return keras.optimizers.schedules.serialize(schedule)
+    return schedule
+
+
+def deserialize_schedule(value):
+    if isinstance(value, dict):
+        return keras.optimizers.schedules.deserialize(value)
+    return value
+
+
+def evaluate_schedule(schedule, step, dtype=tf.float32):
+    """`schedule(step)` for a LearningRateSchedule, the constant otherwise."""
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return tf.cast(schedule(step), dtype)
+    return tf.constant(schedule, dtype)
+
+
+def weight_values(model):
+    """Copies of all of `model.weights` (trainable and non-trainable) as numpy."""
+    return [np.array(value) for value in model.get_weights()]
+
+
+def model_with_weights(model, weights, batchnorm_data=None, batchnorm_steps=None, batch_size=128):
+    """A clone of `model` holding `weights`, batch norm recomputed on `batchnorm_data`.
+
+    `model` is only the architecture template (a Sequential or functional
+    Keras model); it is left unchanged. With `batchnorm_data` (training data:
+    a tf.data.Dataset or arrays, as for `ts.recompute_batchnorm`) the clone's
+    moving statistics are recomputed exactly at the new weights (000 §D.3);
+    without, it keeps those in `weights`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from tfsubspace.baselines.swa import model_with_weights
+    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    >>> clone = model_with_weights(base, [np.ones((2, 1), "float32")])
+    >>> clone.predict(np.array([[1.0, 2.0]]), verbose=0).tolist()
+    [[3.0]]
+    """
+    from tfsubspace.batchnorm import recompute_batchnorm
+
+    clone = keras.models.clone_model(model)
+    if not clone.built:
+        clone.build(model.input_shape if hasattr(model, "input_shape") else None)
+    clone.set_weights(weights)
+    if batchnorm_data is not None:
+        recompute_batchnorm(clone, batchnorm_data, steps=batchnorm_steps, batch_size=batch_size)
+    return clone
+
+
+def ensemble_checkpoints(
+    model,
+    checkpoints,
+    test_data,
+    *,
+    batchnorm_data=None,
+    batchnorm_steps=None,
+    from_logits=True,
+    num_bins=15,
+    temperature=1.0,
+):
+    """Scores the ensemble of weight checkpoints with `ts.evaluate.ensemble`.
+
+    Each checkpoint (a list of arrays in `model.weights` order, as saved by
+    `SWA`, `SnapshotEnsemble`, `FGESnapshots` or sampled by `SWAG`) becomes a
+    clone of `model`; with `batchnorm_data` its batch norm is recomputed
+    (000 §D.3) before predicting. Returns the dict of `ts.evaluate.ensemble`:
+    {"ensemble": {"accuracy", "nll", "ece"}, "members": [...]}.
+
+    Example:
+
+    >>> import numpy as np, keras, tensorflow as tf
+    >>> from tfsubspace.baselines.swa import ensemble_checkpoints
+    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> checkpoints = [base.get_weights(), [w + 0.1 for w in base.get_weights()]]
+    >>> test = tf.data.Dataset.from_tensor_slices((np.eye(2, dtype="float32"), np.arange(2))).batch(2)
+    >>> result = ensemble_checkpoints(base, checkpoints, test)
+    >>> sorted(result["ensemble"]), len(result["members"])
+    (['accuracy', 'ece', 'nll'], 2)
+    """
+    from tfsubspace import evaluate
+
+    checkpoints = list(checkpoints)
+    if not checkpoints:
+        raise ValueError("`checkpoints` must hold at least one checkpoint; none were collected yet.")
+    members = [model_with_weights(model, weights, batchnorm_data, batchnorm_steps) for weights in checkpoints]
+    for index, member in enumerate(members):
+        # evaluate.ensemble names members by model name; clones share one.
+        member.name = f"{model.name}_checkpoint_{index}"
+    return evaluate.ensemble(members, test_data, from_logits=from_logits, num_bins=num_bins, temperature=temperature)
+
+
+class CheckpointCollector(keras.callbacks.Callback):
+    """Base of the callbacks that save weight checkpoints during training.
+
+    Keeps `checkpoints` (lists of numpy arrays in `model.weights` order),
+    `collected_at` (the epoch or iteration of each) and `trainable` (which
+    weights are trainable), and turns them into models or an ensemble.
+    Subclasses decide when to call `collect`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from tfsubspace.baselines.swa import CheckpointCollector
+    >>> collector = CheckpointCollector()
+    >>> collector.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    >>> collector.collect(7)
+    >>> collector.collected_at, [w.shape for w in collector.checkpoints[0]], collector.trainable
+    ([7], [(2, 1), (1,)], [True, True])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.checkpoints = []
+        self.collected_at = []
+        self.trainable = None
+
+    def collect(self, when):
+        """Saves a copy of the model's weights, recorded as taken at `when`."""
+        if self.trainable is None:
+            self.trainable = [bool(v.trainable) for v in self.model.weights]
+        self.checkpoints.append(weight_values(self.model))
+        self.collected_at.append(int(when))
+
+    def get_state(self):
+        """The collected state as plain Python/numpy (for saving with the model)."""
+        return {
+            "checkpoints": [[np.array(w) for w in c] for c in self.checkpoints],
+            # JSON turns arrays into lists: keep the dtypes to restore them.
+            "dtypes": [str(w.dtype) for w in self.checkpoints[0]] if self.checkpoints else None,
+            "collected_at": list(self.collected_at),
+            "trainable": None if self.trainable is None else list(self.trainable),
+        }
+
+    def set_state(self, state):
+        """Restores what `get_state` returned, also after a JSON round trip (e.g. before resuming `fit`)."""
+        dtypes = state.get("dtypes")
+        self.checkpoints = [
+            [np.asarray(w, dtype=dtypes[j] if dtypes else None) for j, w in enumerate(c)] for c in state["checkpoints"]
+        ]
+        self.collected_at = [int(s) for s in state["collected_at"]]
+        self.trainable = None if state["trainable"] is None else [bool(t) for t in state["trainable"]]
+
+    def _template(self, model):
+        template = model if model is not None else self.model
+        if template is None:
+            raise ValueError("`model` is required: this callback was not used in `fit` (pass the architecture).")
+        return template
+
+    def _selected(self, last):
+        _check_int(last, "last", 1, allow_none=True)
+        return self.checkpoints if last is None else self.checkpoints[-last:]
+
+    def members(self, batchnorm_data=None, batchnorm_steps=None, last=None, model=None):
+        """One model per checkpoint (the `last` ones), batch norm recomputed on `batchnorm_data`."""
+        template = self._template(model)
+        return [model_with_weights(template, w, batchnorm_data, batchnorm_steps) for w in self._selected(last)]
+
+    def ensemble(self, test_data, batchnorm_data=None, batchnorm_steps=None, last=None, model=None, **kwargs):
+        """`ensemble_checkpoints` of the collected checkpoints (the `last` ones)."""
+        return ensemble_checkpoints(
+            self._template(model),
+            self._selected(last),
+            test_data,
+            batchnorm_data=batchnorm_data,
+            batchnorm_steps=batchnorm_steps,
+            **kwargs,
+        )
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class SWASchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The SWA learning rate: `base` until `start_step`, then cyclic or high constant.
+
+    000 §D.4/§F: the late phase of SWA uses either a high constant LR
+    (`mode="constant"`: lr(step) = swa_lr) or a cyclic one (`mode="cyclic"`):
+    cycle k runs from `boundaries[k-1]` (from `start_step` for k = 0) to
+    `boundaries[k]` and anneals with a cosine,
+
+        lr(step) = min_lr + ½ (swa_lr − min_lr) (1 + cos(π (step − b_start) / (b_end − b_start))),
+
+    so a checkpoint taken at a boundary sits at the bottom of a cycle. Past
+    the last boundary cycles continue with the last cycle's length. `step` is
+    `optimizer.iterations` (0 for the first update).
+
+    Args:
+        base: the LR before `start_step`: a float or a LearningRateSchedule
+            (e.g. the standard cosine schedule of the run).
+        start_step: first iteration of the late phase.
+        swa_lr: the SWA learning rate (0.05 in 000 §D.4).
+        mode: "cyclic" or "constant".
+        boundaries: increasing iterations > start_step where cycles end
+            (required for "cyclic", ignored for "constant").
+        min_lr: the LR at the end of each cycle.
+
+    Example:
+
+    >>> from tfsubspace.baselines import SWASchedule
+    >>> schedule = SWASchedule(0.1, start_step=4, swa_lr=0.05, boundaries=[8, 12])
+    >>> [round(float(schedule(s)), 4) for s in (0, 3, 4, 6, 7, 8, 10)]
+    [0.1, 0.1, 0.05, 0.025, 0.0073, 0.05, 0.025]
+    >>> round(float(SWASchedule(0.1, start_step=4, mode="constant")(9)), 4)
+    0.05
+    """
+
+    def __init__(self, base, start_step, swa_lr=0.05, mode="cyclic", boundaries=None, min_lr=0.0, name=None):
+        super().__init__()
+        _check_base(base)
+        _check_int(start_step, "start_step", 0)
+        _check_number(swa_lr, "swa_lr", strict=True)
+        if mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}.")
+        _check_number(min_lr, "min_lr")
+        if not min_lr < swa_lr:
+            raise ValueError(f"`min_lr` must be < swa_lr ({swa_lr}), got {min_lr!r}.")
+        if mode == "cyclic":
+            points = [start_step] + list(boundaries or [])
+            if (
+                len(points) < 2
+                or any(isinstance(b, bool) or not isinstance(b, numbers.Integral) for b in points)
+                or any(b <= a for a, b in zip(points, points[1:]))
+            ):
+                raise ValueError(
+                    f"`boundaries` must be a non-empty increasing list of integers > start_step ({start_step}) "
+                    f"for mode='cyclic', got {boundaries!r}."
+                )
+            boundaries = [int(b) for b in boundaries]
+        else:
+            boundaries = None
+        self.base = base
+        self.start_step = int(start_step)
+        self.swa_lr = float(swa_lr)
+        self.mode = mode
+        self.boundaries = boundaries
+        self.min_lr = float(min_lr)
+        self.name = name
+
+    def __call__(self, step):
+        with tf.name_scope(self.name or "SWASchedule"):
+            step = tf.cast(step, tf.float64)
+            if self.mode == "constant":
+                late = tf.constant(self.swa_lr, tf.float64)
+            else:
+                starts = tf.constant([self.start_step] + self.boundaries[:-1], tf.float64)
+                ends = tf.constant(self.boundaries, tf.float64)
+                cycle = tf.searchsorted(ends, tf.reshape(step, [1]), side="right")[0]
+                cycle = tf.minimum(cycle, len(self.boundaries) - 1)
+                length = tf.gather(ends, cycle) - tf.gather(starts, cycle)
+                # mod: identity inside the planned cycles, repeats the last one after.
+                position = tf.math.floormod(step - tf.gather(starts, cycle), length) / length
+                late = self.min_lr + 0.5 * (self.swa_lr - self.min_lr) * (1.0 + tf.cos(math.pi * position))
+            late = tf.cast(late, tf.float32)
+            if self.base is None:
+                return late
+            return tf.where(step < self.start_step, evaluate_schedule(self.base, step), late)
+
+    def get_config(self):
+        return {
+            "base": serialize_schedule(self.base),
+            "start_step": self.start_step,
+            "swa_lr": self.swa_lr,
+            "mode": self.mode,
+            "boundaries": self.boundaries,
+            "min_lr": self.min_lr,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["base"] = deserialize_schedule(config["base"])
+        return cls(**config)
+
+
+class SWA(CheckpointCollector):
+    """Stochastic Weight Averaging: m checkpoints in the late phase, averaged (000 §D.4).
+
+    Saves a checkpoint at the end of each epoch in `checkpoint_epochs` (m
+    epochs spread evenly over [start_epoch, epochs], the last one at the end
+    of training), keeps their running average, and builds the SWA model with
+    batch norm recomputed. The late-phase LR comes from
+    `learning_rate_schedule(base, steps_per_epoch)` (an `SWASchedule` to
+    give the optimizer), or, if the optimizer has a plain float LR, is set by
+    this callback each batch; `lr_schedule=None` leaves the LR alone.
+
+    Args:
+        epochs: the total number of training epochs (as given to `fit`).
+        num_checkpoints: m, checkpoints to save and average (6 for SWAG in
+            000 §D.4; m = the simplex's vertices for parity in 001 §4.3).
+        start_epoch: epochs of ordinary training before the late phase;
+            default ⌊0.75·epochs⌋ (000 §D.4: 40 of 160 epochs before the end).
+        swa_lr: the late-phase learning rate (0.05).
+        lr_schedule: "cyclic", "constant" (high constant) or None.
+        min_lr: the LR at the end of each cycle ("cyclic").
+        batchnorm_data: if given, `on_train_end` builds `self.averaged`,
+            the SWA model with batch norm recomputed on this training data.
+        batchnorm_steps: batches of `batchnorm_data` for the recompute.
+
+    Example:
+
+    >>> from tfsubspace.baselines import SWA
+    >>> swa = SWA(epochs=160, num_checkpoints=6)
+    >>> swa.start_epoch, swa.checkpoint_epochs
+    (120, (126, 133, 140, 146, 153, 160))
+    >>> schedule = swa.learning_rate_schedule(0.1, steps_per_epoch=10)
+    >>> schedule.start_step, schedule.boundaries[:2], round(float(schedule(1200)), 4)
+    (1200, [1260, 1330], 0.05)
+    """
+
+    def __init__(
+        self,
+        epochs,
+        num_checkpoints=6,
+        start_epoch=None,
+        swa_lr=0.05,
+        lr_schedule="cyclic",
+        min_lr=0.0,
+        batchnorm_data=None,
+        batchnorm_steps=None,
+    ):
+        super().__init__()
+        _check_int(epochs, "epochs", 1)
+        _check_int(num_checkpoints, "num_checkpoints", 1)
+        if start_epoch is None:
+            start_epoch = int(0.75 * epochs)
+        _check_int(start_epoch, "start_epoch", 0)
+        if epochs - start_epoch < num_checkpoints:
+            raise ValueError(
+                f"`num_checkpoints` must be <= epochs - start_epoch = {epochs - start_epoch} "
+                f"(one checkpoint per epoch at most), got {num_checkpoints}; lower start_epoch or num_checkpoints."
+            )
+        _check_number(swa_lr, "swa_lr", strict=True)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"`lr_schedule` must be one of {LR_SCHEDULES}, got {lr_schedule!r}.")
+        _check_number(min_lr, "min_lr")
+        if not min_lr < swa_lr:
+            raise ValueError(f"`min_lr` must be < swa_lr ({swa_lr}), got {min_lr!r}.")
+        _check_int(batchnorm_steps, "batchnorm_steps", 1, allow_none=True)
+        self.epochs = epochs
+        self.num_checkpoints = num_checkpoints
+        self.start_epoch = start_epoch
+        self.swa_lr = float(swa_lr)
+        self.lr_schedule = lr_schedule
+        self.min_lr = float(min_lr)
+        self.batchnorm_data = batchnorm_data
+        self.batchnorm_steps = batchnorm_steps
+        late = epochs - start_epoch
+        self.checkpoint_epochs = tuple(start_epoch + (k * late) // num_checkpoints for k in range(1, num_checkpoints + 1))
+        self.averaged = None
+        self._mean = None  # running average, float64
+        self._count = 0
+        self._assigned = None  # SWASchedule driving a plain-float LR
+
+    def learning_rate_schedule(self, base, steps_per_epoch):
+        """The `SWASchedule` matching this callback: `base` first, then the late phase.
+
+        Args:
+            base: the LR before `start_epoch` (float or LearningRateSchedule).
+            steps_per_epoch: optimizer updates per epoch.
+        """
+        _check_int(steps_per_epoch, "steps_per_epoch", 1)
+        mode = self.lr_schedule or "constant"
+        return SWASchedule(
+            base,
+            start_step=self.start_epoch * steps_per_epoch,
+            swa_lr=self.swa_lr,
+            mode=mode,
+            boundaries=[e * steps_per_epoch for e in self.checkpoint_epochs] if mode == "cyclic" else None,
+            min_lr=self.min_lr,
+        )
+
+    def on_train_begin(self, logs=None):
+        if self.lr_schedule is None:
+            return
+        optimizer = self.model.optimizer
+        # Keras 3 keeps a schedule, or a variable for a float LR, in `_learning_rate`.
+        current = getattr(optimizer, "_learning_rate", None)
+        if isinstance(current, SWASchedule):
+            return
+        if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError(
+                f"SWA(lr_schedule={self.lr_schedule!r}) cannot change the optimizer's {type(current).__name__}: "
+                "give the optimizer swa.learning_rate_schedule(that_schedule, steps_per_epoch), or pass lr_schedule=None."
+            )
+        steps = (self.params or {}).get("steps")
+        if not steps:
+            raise ValueError(
+                "SWA needs the number of steps per epoch to set the LR: use a dataset of known length, "
+                "`steps_per_epoch`, or give the optimizer swa.learning_rate_schedule(base, steps_per_epoch)."
+            )
+        base = self._assigned.base if self._assigned is not None else float(np.asarray(optimizer.learning_rate))
+        self._assigned = self.learning_rate_schedule(base, int(steps))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._assigned is not None:
+            optimizer = self.model.optimizer
+            optimizer.learning_rate = float(self._assigned(int(optimizer.iterations)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 in self.checkpoint_epochs and epoch + 1 not in self.collected_at:
+            self.collect(epoch + 1)
+
+    def collect(self, when):
+        super().collect(when)
+        latest = self.checkpoints[-1]
+        if self._mean is None:
+            self._mean = [np.zeros(w.shape, np.float64) for w in latest]
+        self._count += 1
+        for mean, value in zip(self._mean, latest):
+            if np.issubdtype(value.dtype, np.floating):
+                mean += (value.astype(np.float64) - mean) / self._count
+
+    def on_train_end(self, logs=None):
+        if self.batchnorm_data is not None and self._count:
+            self.averaged = self.averaged_model(self.batchnorm_data, self.batchnorm_steps)
+
+    def averaged_weights(self):
+        """The running average of the checkpoints, in `model.weights` order and dtypes.
+
+        Non-float weights (none in stock layers) keep the latest checkpoint's
+        value. Batch-norm moving statistics are averaged too; recompute them
+        (`averaged_model(batchnorm_data)`) for the real SWA model.
+        """
+        if not self._count:
+            raise ValueError("SWA has no checkpoints yet: train past the first of checkpoint_epochs first.")
+        latest = self.checkpoints[-1] if self.checkpoints else None
+        return [
+            mean.astype(value.dtype) if np.issubdtype(value.dtype, np.floating) else value.copy()
+            for mean, value in zip(self._mean, latest)
+        ]
+
+    def averaged_model(self, batchnorm_data=None, batchnorm_steps=None, model=None):
+        """A clone of the model with the averaged weights, batch norm recomputed on `batchnorm_data`.
+
+        Args:
+            batchnorm_data: training data (dataset or arrays); None keeps the
+                averaged moving statistics (not recommended, 000 §D.3).
+            batchnorm_steps: batches of `batchnorm_data` for the recompute.
+            model: the architecture, if this callback was not used in `fit`.
+        """
+        return model_with_weights(self._template(model), self.averaged_weights(), batchnorm_data, batchnorm_steps)
+
+    def get_state(self):
+        state = super().get_state()
+        state["mean"] = None if self._mean is None else [m.copy() for m in self._mean]
+        state["count"] = self._count
+        state["base_lr"] = None if self._assigned is None else self._assigned.base
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._mean = None if state["mean"] is None else [np.array(m, np.float64) for m in state["mean"]]
+        self._count = int(state["count"])
+        if state.get("base_lr") is not None:
+            # Keeps the pre-SWA LR of a float-LR optimizer across a resume.
+            self._assigned = SWASchedule(float(state["base_lr"]), start_step=0, mode="constant")

@@ -1,0 +1,245 @@
+"""Curves between two trained networks with fixed endpoints (paper 003 §3).
+
+`connect(model_a, model_b, shape)` returns a `ts.SubspaceModel` on a curve
+(`ts.Bezier(n)`, `ts.PolyChain(n)` or `ts.Line()`) whose first control point
+ω_0 holds `model_a`'s weights and whose last ω_{m-1} holds `model_b`'s. Both
+are frozen (`model.freeze_points([0, m - 1])`), so `fit` trains only the bends
+and leaves the endpoints bit-identical. Training is stock `fit`: the model's
+sampler draws t ~ U(0, 1) each batch, which minimises loss (2) of paper 003,
+∫ L(φ(t)) dt.
+
+Weights are matched by layer path and variable name (e.g. "block1_conv/kernel",
+nested models included), never by position: two models built by one function
+that names its layers match; a difference of architecture raises a ValueError
+naming the first differing variable.
+
+The bends start on the segment: bend i of m control points is
+ω_i = (1 − i/(m−1))·ω_0 + (i/(m−1))·ω_{m−1}, the linear initialisation of
+Garipov et al.'s reference code (paper 003 §4 initialises the one bend "at the
+center of the line segment connecting the endpoints"). With control points
+evenly spaced on the segment, both a Bezier curve and a polygonal chain start
+out as exactly the segment θ(t) = (1 − t)·w_a + t·w_b.
+
+Batch-norm moving statistics: a subspace model keeps one set, which cannot be
+both endpoints' at once. The connected model starts with `model_a`'s (so before
+training, θ(0) reproduces `model_a` exactly). After training they fit no t;
+evaluate any point, the endpoints included, after
+`ts.recompute_batchnorm(model, train_data, alpha=t)` (paper 003 A.2), as
+`ts.evaluate.curve` does. At t = 0 and t = 1 the weights are exactly the
+trained models', so with recomputed statistics the outputs equal those of the
+trained models with statistics recomputed on the same data.
+
+Example:
+
+>>> import keras, tfsubspace as ts
+>>> def network():
+...     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")])
+>>> a, b = network(), network()
+>>> model = ts.connectivity.connect(a, b, ts.Bezier(num_bends=1), seed=0)
+>>> model.frozen_points
+(0, 2)
+>>> import numpy as np
+>>> kernel = model.subspace_layers[0].subspace_weights["_kernel"]
+>>> bool(np.allclose(kernel[1], (a.layers[0].kernel + b.layers[0].kernel) / 2))
+True
+"""
+
+import keras
+import numpy as np
+
+from tfsubspace.convert import convert
+from tfsubspace.layers import SubspaceLayer
+from tfsubspace.shapes import Bezier, get_shape
+
+#: The curve `connect` uses by default: a quadratic Bezier curve (one bend).
+DEFAULT_SHAPE = Bezier(num_bends=1)
+
+
+def layers_by_path(model):
+    """[(path, layer)] for every non-model layer of `model`, nested models included.
+
+    The path joins the names of the enclosing nested models and the layer's
+    own name with "/", leaving out `model`'s own name (so two copies of one
+    architecture have the same paths whatever their model names).
+
+    Example:
+
+    >>> import keras
+    >>> inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")], name="inner")
+    >>> outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1, name="head")])
+    >>> [path for path, _ in layers_by_path(outer)]
+    ['inner/d', 'head']
+    """
+    found = []
+
+    def walk(network, prefix):
+        for layer in network.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            path = prefix + layer.name
+            if isinstance(layer, keras.Model):
+                walk(layer, path + "/")
+            else:
+                found.append((path, layer))
+
+    walk(model, "")
+    return found
+
+
+def variables_by_path(model):
+    """{"layer path/variable name": variable} for every weight of `model`, in layer order.
+
+    Example:
+
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+    >>> list(variables_by_path(net))
+    ['d/kernel', 'd/bias']
+    """
+    variables = {}
+    for path, layer in layers_by_path(model):
+        for variable in layer.weights:
+            variables[f"{path}/{variable.name}"] = variable
+    return variables
+
+
+def check_same_architecture(model_a, model_b, names=("model_a", "model_b")):
+    """Raises a one-line ValueError naming the first variable that differs.
+
+    Layers with weights are compared by path and class, variables by path,
+    shape and trainability (weightless layers are not compared); `names` are
+    the argument names used in the message.
+
+    Example:
+
+    >>> import keras
+    >>> a = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+    >>> b = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, name="d")])
+    >>> check_same_architecture(a, b)
+    Traceback (most recent call last):
+    ...
+    ValueError: `model_b` does not match `model_a` at variable 'd/kernel': shape (3, 5) in model_b, (3, 2) in model_a.
+    """
+    first, second = names
+    # Only layers with weights are matched: weightless ones (activations,
+    # pooling) often carry automatic names that differ between two builds.
+    layers_a = {path: layer for path, layer in layers_by_path(model_a) if layer.weights}
+    layers_b = {path: layer for path, layer in layers_by_path(model_b) if layer.weights}
+    variables_a, variables_b = variables_by_path(model_a), variables_by_path(model_b)
+    prefix = f"`{second}` does not match `{first}`"
+    for path, layer in layers_a.items():
+        other = layers_b.get(path)
+        if other is None:
+            raise ValueError(
+                f"{prefix}: it has no layer {path!r} (layers are matched by name; give both "
+                f"models' layers the same names). Its layers: {sorted(layers_b)[:8]}."
+            )
+        if type(other) is not type(layer):
+            raise ValueError(
+                f"{prefix} at layer {path!r}: {type(other).__name__} in {second}, "
+                f"{type(layer).__name__} in {first}."
+            )
+    for key, variable in variables_a.items():
+        other = variables_b.get(key)
+        if other is None:
+            raise ValueError(f"{prefix} at variable {key!r}: it is missing from {second}.")
+        if tuple(other.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"{prefix} at variable {key!r}: shape {tuple(other.shape)} in {second}, "
+                f"{tuple(variable.shape)} in {first}."
+            )
+        if other.trainable != variable.trainable:
+            raise ValueError(
+                f"{prefix} at variable {key!r}: trainable={other.trainable} in {second}, "
+                f"trainable={variable.trainable} in {first}."
+            )
+    extra = [key for key in variables_b if key not in variables_a]
+    if extra:
+        raise ValueError(f"{prefix} at variable {extra[0]!r}: {second} has it, {first} does not.")
+
+
+def _check_model(model, name):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`{name}` must be a trained keras.Model, got {type(model).__name__}.")
+    from tfsubspace.model import SubspaceModel
+
+    if isinstance(model, SubspaceModel):
+        raise ValueError(f"`{name}` is a ts.SubspaceModel; pass a stock model, e.g. `{name}.bake(alpha)`.")
+    if not model.built:
+        raise ValueError(f"`{name}` {model.name!r} is not built: give it a keras.Input or call it on data first.")
+
+
+def _check_curve_shape(shape):
+    shape = get_shape(shape)
+    if shape.alpha_rank != 0:
+        raise ValueError(
+            f"`shape` must be a curve (ts.Line(), ts.Bezier(n) or ts.PolyChain(n)), got {shape!r}."
+        )
+    return shape
+
+
+def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_batch", seed=None):
+    """A curve from `model_a` (t = 0) to `model_b` (t = 1) with frozen endpoints.
+
+    Args:
+        model_a: the trained model at t = 0 (built Sequential or functional).
+        model_b: the trained model at t = 1, same architecture and layer names.
+        shape: ts.Bezier(n), ts.PolyChain(n) or ts.Line() (or "bezier", ...).
+        beta: strength of the cos² penalty between control points (paper 001
+            Eq. 5); 0, the default, trains the plain loss (2) of paper 003.
+        sampling: "per_batch" (one t per step, paper 003) or "per_layer".
+        seed: seed of the t sequence (None: random, then fixed).
+
+    Returns:
+        An uncompiled `ts.SubspaceModel` with control points ω_0 = w_a,
+        bends on the segment, ω_{m-1} = w_b, points 0 and m − 1 frozen, and
+        `model_a`'s batch-norm moving statistics (see the module docstring).
+        Neither input model is changed.
+
+    Example:
+
+    >>> import keras, numpy as np, tfsubspace as ts
+    >>> def network():
+    ...     return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")])
+    >>> a, b = network(), network()
+    >>> model = ts.connectivity.connect(a, b, ts.PolyChain(num_bends=1), seed=0)
+    >>> x = np.ones((1, 2), "float32")
+    >>> model.set_alpha(1.0)
+    >>> bool(np.array_equal(model.predict(x, verbose=0), b.predict(x, verbose=0)))
+    True
+    """
+    shape = _check_curve_shape(shape)
+    _check_model(model_a, "model_a")
+    _check_model(model_b, "model_b")
+    check_same_architecture(model_a, model_b)
+    model = convert(model_a, shape, beta=beta, sampling=sampling, seed=seed, init="point")
+    model_layers_b = dict(layers_by_path(model_b))
+    last = shape.num_points - 1
+    for path, layer in layers_by_path(model.network):
+        if not layer.weights:
+            continue
+        source = model_layers_b[path]
+        if not isinstance(layer, SubspaceLayer):
+            _check_fixed_layer(path, layer, source)
+            continue
+        for attribute, copies in layer.subspace_weights.items():
+            start = np.asarray(copies[0].numpy(), np.float64)
+            end_variable = vars(source)[attribute]
+            copies[last].assign(end_variable)
+            end = np.asarray(end_variable.numpy(), np.float64)
+            for index in range(1, last):
+                fraction = index / last
+                copies[index].assign(((1.0 - fraction) * start + fraction * end).astype(copies[index].dtype))
+    model.freeze_points([0, last])
+    return model
+
+
+def _check_fixed_layer(path, layer, source):
+    """A layer left out of the subspace (frozen in `model_a`) must be equal in both models."""
+    others = {variable.name: variable for variable in source.weights}
+    for variable in layer.weights:
+        if not np.array_equal(variable.numpy(), others[variable.name].numpy()):
+            raise ValueError(
+                f"`model_b` differs from `model_a` at variable '{path}/{variable.name}' of a frozen layer, "
+                "which cannot move along the curve; make the layer trainable, or equal in both models."
+            )
