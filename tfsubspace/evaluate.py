@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfsubspace import metrics
 from tfsubspace.batchnorm import recompute_batchnorm
+from tfsubspace.curve_evaluation import curve  # noqa: F401  (ts.evaluate.curve, paper 003 Table 2)
 
 
 def labels_of(data):
@@ -150,6 +151,11 @@ def _format(value):
 
 def _key(alpha):
     return json.dumps(np.round(np.asarray(alpha, dtype=np.float64), 10).tolist())
+
+
+#: Training batches (of 128) per batch-norm recompute in sweeps and ensembles.
+#: Measured by benchmarks/sweep_cost.py (see benchmarks/README.md); None is a full pass.
+DEFAULT_BATCHNORM_STEPS = 20
 
 
 def default_points(shape, num_random=5, seed=0):
