@@ -56,14 +56,17 @@ def test_each_alpha_is_predicted_once(line_model, monkeypatch):
     assert len(calls) == 21
 
 
-def test_model_is_left_at_its_inference_alpha(line_model):
+def test_sweep_and_ensemble_leave_the_model_exactly_as_they_found_it(line_model):
     model, data, x, _ = line_model
-    model.set_alpha(0.4)
-    ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.0, 1.0])
-    assert model.alpha == pytest.approx(0.4)
-    before = model.predict(x, verbose=0)
     ts.recompute_batchnorm(model, data, alpha=0.4)
-    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-5)
+    before = model.predict(x, verbose=0)
+    statistics = [v.numpy().copy() for v in model.non_trainable_weights]
+    ts.evaluate.sweep(model, data, batchnorm_data=data, alphas=[0.0, 1.0])
+    ts.evaluate.ensemble([0.1, 0.9], data, model=model, batchnorm_data=data)
+    assert model.alpha == pytest.approx(0.4)
+    for value, variable in zip(statistics, model.non_trainable_weights):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), before)
     model.set_alpha(0.5)
 
 

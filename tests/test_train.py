@@ -17,6 +17,7 @@ SMALL = [
     "--config.dataset.train_subset=512",
     "--config.eval.batchnorm_steps=2",
     "--config.model.name=mlp",
+    "--config.eval.alphas=(0.0, 0.25, 0.5, 0.75, 1.0)",
 ]
 
 

@@ -21,6 +21,8 @@ Example:
 True
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -44,6 +46,43 @@ def batchnorm_layers(model):
         for layer in network._flatten_layers(include_self=False)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
+
+
+@contextlib.contextmanager
+def preserved_point(model):
+    """Puts back `model`'s inference point and batch-norm statistics on exit.
+
+    Evaluations that visit many points (sweeps, ensembles, curves, callbacks
+    during training) use it so the model the user holds is left exactly as it
+    was, whatever statistics it had (a full-pass recompute, training's running
+    averages), instead of being re-estimated.
+
+    >>> base = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization()])
+    >>> with preserved_point(base):
+    ...     _ = base.layers[0].moving_mean.assign([1.0, 2.0, 3.0])
+    >>> base.layers[0].moving_mean.numpy().tolist()
+    [0.0, 0.0, 0.0]
+    """
+    from tfsubspace.model import SubspaceModel
+
+    statistics = [
+        (variable, variable.numpy())
+        for layer in batchnorm_layers(model)
+        for variable in (layer.moving_mean, layer.moving_variance)
+    ]
+    subspace = isinstance(model, SubspaceModel)
+    coefficients = model.alpha_coefficients.numpy() if subspace else None
+    alpha = model.alpha if subspace else None
+    try:
+        yield model
+    finally:
+        if subspace:
+            # Restore the exact coefficients too: callers may have written arbitrary ones.
+            model.set_alpha(alpha)
+            model.alpha_coefficients.assign(coefficients)
+            model.write_coefficients(model.alpha_coefficients)
+        for variable, value in statistics:
+            variable.assign(value)
 
 
 def _accumulator(network, layers):
@@ -96,6 +135,8 @@ def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128):
 
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"`steps` must be None or an integer >= 1, got {steps!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
     if isinstance(model, SubspaceModel):
         if alpha is not None:
             model.set_alpha(alpha)

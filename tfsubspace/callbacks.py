@@ -193,10 +193,8 @@ class MidpointEvaluation(keras.callbacks.Callback):
         from tfsubspace import batchnorm, evaluate
 
         model = self.model
-        layers = batchnorm.batchnorm_layers(model)
-        saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
-        alpha = model.alpha
-        try:
+        # Training goes on after this: leave its α and running statistics untouched.
+        with batchnorm.preserved_point(model):
             probabilities = evaluate.probabilities_at(
                 model,
                 model.subspace_shape.center,
@@ -205,11 +203,6 @@ class MidpointEvaluation(keras.callbacks.Callback):
                 self.batchnorm_steps,
                 self.from_logits,
             )
-        finally:
-            model.set_alpha(alpha)
-            for layer, (mean, variance) in zip(layers, saved):
-                layer.moving_mean.assign(mean)
-                layer.moving_variance.assign(variance)
         scores = evaluate.scores(probabilities, evaluate.labels_of(self.validation_data))
         if logs is not None:
             logs.update({f"val_midpoint_{name}": value for name, value in scores.items()})

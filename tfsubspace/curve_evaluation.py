@@ -42,7 +42,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tfsubspace.batchnorm import batchnorm_layers, recompute_batchnorm
+from tfsubspace.batchnorm import batchnorm_layers, preserved_point, recompute_batchnorm
 from tfsubspace.shapes import Bezier, Line, PolyChain
 
 #: The per-t metrics, in the order of paper 003 Table 2 (plus the train NLL).
@@ -264,7 +264,7 @@ class _PointScorer:
     c need not be a point of the model's domain (a plane through three points
     leaves it): it is written into `model.alpha_coefficients`, which the
     batch-norm recompute and inference both read. Callers restore the model
-    with `snapshot()` / `restore()`.
+    with `batchnorm.preserved_point`.
     """
 
     def __init__(self, model, batchnorm_data, batchnorm_steps, from_logits, weight_decay):
@@ -277,16 +277,6 @@ class _PointScorer:
         self.batchnorm = batchnorm_layers(model)
         network = model.network
         self._forward = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
-
-    def snapshot(self):
-        state = [(v, v.numpy()) for layer in self.batchnorm for v in (layer.moving_mean, layer.moving_variance)]
-        return self.model.alpha, state
-
-    def restore(self, snapshot):
-        alpha, state = snapshot
-        self.model.set_alpha(alpha)
-        for variable, value in state:
-            variable.assign(value)
 
     def set_point(self, coefficients):
         self.model.alpha_coefficients.assign(np.asarray(coefficients, np.float32))
@@ -491,12 +481,9 @@ def curve(
             }
         return {"t": round(float(t), 10), **cache[key]}
 
-    snapshot = scorer.snapshot()
-    try:
+    with preserved_point(model):
         rows = [row_at(t, np.asarray(shape.coefficients(float(t)), np.float64)) for t in grid]
         segment_rows = [row_at(t, _segment_coefficients(t, shape.num_points)) for t in grid] if segment else []
-    finally:
-        scorer.restore(snapshot)
 
     segment_length = math.sqrt(max(scorer.difference_gram[-1, -1], 0.0))
     lengths = _interval_lengths(shape, scorer.difference_gram, grid)

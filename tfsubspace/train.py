@@ -198,7 +198,8 @@ def run_subspace(config, datasets, workdir):
         "endpoint_ensemble": evaluate.scores(endpoints, labels),
         "midpoint": evaluate.scores(sweep.probabilities(shape.center), labels),
     }
-    # The sweep leaves the model at its midpoint with BN recomputed there: ready to export.
+    # Export the midpoint with its own batch-norm statistics, as evaluated.
+    ts.recompute_batchnorm(model, datasets.train_eval, alpha=shape.center, steps=config.eval.batchnorm_steps)
     return model, result
 
 

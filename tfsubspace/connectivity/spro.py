@@ -43,7 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsubspace import evaluate, volume
-from tfsubspace.batchnorm import recompute_batchnorm
+from tfsubspace.batchnorm import preserved_point
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel, find_subspace_layers
 from tfsubspace.sampler import Sampler, check_seed
@@ -675,11 +675,10 @@ def ensemble(
 
     all_members, base_members, per_simplex, points = [], [], [], []
     for index, model in enumerate(simplexes):
-        original_alpha = model.alpha
         drawn = model.sample_points(samples_per_simplex, seed=(seed + index) % (2**31 - 1))
-        members = [probabilities(model, alpha) for alpha in drawn]
-        base_members.append(probabilities(model, model.vertex_point(0)))
-        recompute_batchnorm(model, bn_data, alpha=original_alpha, steps=batchnorm_steps)
+        with preserved_point(model):
+            members = [probabilities(model, alpha) for alpha in drawn]
+            base_members.append(probabilities(model, model.vertex_point(0)))
         per_simplex.append(evaluate.scores(evaluate.ensemble_probabilities(members), labels, num_bins))
         all_members.extend(members)
         points.append(drawn)
