@@ -105,7 +105,7 @@ def test_validate_accepts_defaults_and_names_bad_keys():
 
 
 def test_shapes_built_from_config():
-    from tfsubspace.train import build_shape
+    from tfsubspace.experiments.common import build_shape
 
     config = config_lib.base_config()
     assert build_shape(config.subspace) == ts.Line()

@@ -16,10 +16,11 @@ True
 
 import ml_collections
 
+from tfsubspace.experiments import METHODS
+
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "small_cnn", "cresnet20")
 DROPOUT_MODELS = ("mlp", "small_cnn")
-METHODS = ("standard", "subspace")
 SHAPES = ("line", "bezier", "polychain", "simplex")
 SAMPLINGS = ("per_batch", "per_layer")
 INITS = ("independent", "point")
@@ -105,7 +106,7 @@ def _non_negative_number(value, key):
 
 def validate(config):
     """Checks every value; raises ValueError naming the key and what is allowed."""
-    _one_of(config.method, "method", METHODS)
+    _one_of(config.method, "method", tuple(METHODS))
     _positive_int(config, "seed", minimum=0)
     _one_of(config.dataset.name, "dataset.name", DATASETS)
     _one_of(config.dataset.augment, "dataset.augment", AUGMENTATIONS)

@@ -1,0 +1,124 @@
+"""Pieces every experiment of the training binary shares.
+
+The model, its optimizer and loss, and a `fit` that checkpoints every epoch
+and resumes from the last checkpoint, so every method of the binary trains
+with the same recipe and the same data (fair comparisons, paper 001 §4).
+"""
+
+import os
+
+import keras
+from absl import logging
+
+from tfsubspace import checkpointing
+from tfsubspace.callbacks import StopOnNonFiniteLoss, SubspaceGeometry
+from tfsubspace.model import SubspaceModel
+
+
+def build_shape(subspace_config):
+    """The `ts.Shape` named by config.subspace."""
+    import tfsubspace as ts
+
+    name = subspace_config.shape
+    if name == "line":
+        return ts.Line()
+    if name == "bezier":
+        return ts.Bezier(num_bends=subspace_config.num_bends)
+    if name == "polychain":
+        return ts.PolyChain(num_bends=subspace_config.num_bends)
+    return ts.Simplex(num_vertices=subspace_config.num_vertices)
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+    """Linear warm-up, then cosine decay to 0 over config.train.epochs (001 §4)."""
+    train = config.train
+    total_steps = train.epochs * steps_per_epoch
+    warmup_steps = train.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else train.learning_rate,
+        decay_steps=total_steps - warmup_steps,
+        warmup_target=train.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def build_optimizer(config, steps_per_epoch, schedule=None):
+    """SGD with momentum and weight decay; `schedule` defaults to `learning_rate_schedule`."""
+    train = config.train
+    return keras.optimizers.SGD(
+        learning_rate=schedule if schedule is not None else learning_rate_schedule(config, steps_per_epoch),
+        momentum=train.momentum,
+        weight_decay=train.weight_decay or None,
+    )
+
+
+def build_model(config, datasets, seed=None):
+    """The configured zoo model, initialised from `seed` (default config.seed)."""
+    from tfsubspace.models import get_model
+
+    keras.utils.set_random_seed(config.seed if seed is None else seed)
+    kwargs = dict(config.model.kwargs)
+    if config.model.dropout:
+        kwargs["dropout"] = config.model.dropout
+    return get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **kwargs)
+
+
+def compile_model(model, config, steps_per_epoch, schedule=None):
+    model.compile(
+        optimizer=build_optimizer(config, steps_per_epoch, schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,  # 2-3x slower on CPU here (BUILD_NOTES.md)
+    )
+    return model
+
+
+def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None):
+    """Trains `model`, checkpointing every epoch; resumes from the last checkpoint.
+
+    Checkpoints go to `workdir/checkpoints/<tag>/`. A run started again with
+    the same arguments restores the model, optimizer, RNG and callback states
+    of the last complete epoch and continues with the batches of the next one
+    (the data order is keyed by epoch), so it ends where an uninterrupted run
+    ends. `callbacks` with `get_state`/`set_state` (e.g. SWA) are checkpointed
+    too. `epochs` defaults to config.train.epochs.
+
+    Returns (history of all epochs, seconds spent training).
+    """
+    epochs = config.train.epochs if epochs is None else epochs
+    directory = os.path.join(workdir, "checkpoints", tag)
+    latest = checkpointing.latest_checkpoint(directory)
+    # Callbacks that add to the logs come first, so checkpoints and TensorBoard record what they add.
+    logged = ([SubspaceGeometry()] if isinstance(model, SubspaceModel) else []) + list(callbacks)
+    state = None
+    if latest is not None:
+        state = checkpointing.restore(model, latest, logged)
+        logging.info("Resuming %s from %s (epoch %d of %d).", tag, latest, state["epoch"], epochs)
+    initial_epoch = state["epoch"] if state else 0
+    checkpoint = checkpointing.EpochCheckpoint(directory, state=state, callbacks=logged)
+    all_callbacks = logged + [
+        StopOnNonFiniteLoss(),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard", tag)),
+        checkpoint,
+    ]
+    if initial_epoch < epochs:
+        model.fit(
+            datasets.train_epochs(initial_epoch),
+            steps_per_epoch=datasets.steps_per_epoch,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            validation_data=datasets.validation,
+            callbacks=all_callbacks,
+            verbose=2,
+        )
+    return checkpoint.history, checkpoint.seconds
+
+
+def test_scores(model, datasets, config, temperature=1.0):
+    """Test accuracy/NLL/ECE of a plain Keras model with batch norm recomputed (as for subspace points)."""
+    from tfsubspace import evaluate
+    from tfsubspace.batchnorm import recompute_batchnorm
+
+    recompute_batchnorm(model, datasets.train_eval, steps=config.eval.batchnorm_steps)
+    probabilities = evaluate.predict_probabilities(model, datasets.test, temperature=temperature)
+    return evaluate.scores(probabilities, evaluate.labels_of(datasets.test)), probabilities

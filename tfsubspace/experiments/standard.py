@@ -1,0 +1,24 @@
+"""Standard training: one model, the reference every method is compared with."""
+
+from tfsubspace.experiments import common
+
+
+def train_standard(config, datasets, workdir, seed=None, tag="standard"):
+    """Trains (or resumes) one standard model from `seed`; returns (model, result, test probabilities).
+
+    Ensembles, curves and simplexes train their members with this, so every
+    member gets exactly the standard recipe; each `tag` checkpoints apart.
+    """
+    model = common.build_model(config, datasets, seed=seed)
+    common.compile_model(model, config, datasets.steps_per_epoch)
+    history, seconds = common.fit(model, datasets, config, workdir, tag)
+    # Recompute BN exactly as for subspace points, so the comparison is fair.
+    scores, probabilities = common.test_scores(model, datasets, config)
+    result = {"history": history, "train_seconds": seconds, **{f"test_{k}": v for k, v in scores.items()}}
+    return model, result, probabilities
+
+
+def run(config, datasets, workdir):
+    """method="standard": returns (model to save and export, {"standard": result})."""
+    model, result, _ = train_standard(config, datasets, workdir)
+    return model, {"standard": result}
