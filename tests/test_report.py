@@ -74,10 +74,19 @@ def test_simplex_report_has_no_pair_columns_and_plots(tmp_path):
 
 
 def test_report_rejects_results_without_a_method():
-    with pytest.raises(ValueError, match="`results` must be a dict with a 'subspace' and/or 'standard' entry"):
+    with pytest.raises(ValueError, match="`results` must be a dict with at least one method's entry"):
         report.report({"config": {}}, "/tmp/unused")
 
 
 def test_plot_geometry_names_the_missing_callback(tmp_path):
     with pytest.raises(ValueError, match="SubspaceGeometry"):
         report.plot_geometry({"loss": [1.0]}, tmp_path / "g.png", "t")
+
+
+def test_other_methods_add_their_rows_and_sections(tmp_path):
+    results = {"swa": {"table_rows": [{"name": "SWA", **_scores(0.9012)}, {"name": "SWAG (6 samples)", **_scores(0.9034)}],
+                       "markdown": ["### Curve\n\n| t | loss |\n|---|---|\n| 0 | 1 |"]}}
+    paths = report.report(results, tmp_path, title="swa")
+    markdown = open(paths["markdown"]).read()
+    assert "| SWA | 0.9012 |" in markdown and "| SWAG (6 samples) | 0.9034 |" in markdown
+    assert "### Curve" in markdown and "accuracy_plot" not in paths

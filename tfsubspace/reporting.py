@@ -16,8 +16,11 @@ training binary builds (and that `results.json` holds) and writes:
 The results dict has the keys `"subspace"` (with `"shape"`, `"along_subspace"`
 rows as in `ts.evaluate.sweep`, `"midpoint"`, `"endpoint_ensemble"` and
 `"history"`), optionally `"standard"` (`"test_accuracy"`, `"test_nll"`,
-`"test_ece"`) and `"standard_ensemble"` (`"accuracy"`, `"nll"`, `"ece"`); any
-other keys are kept in results.json only.
+`"test_ece"`) and `"standard_ensemble"` (`"accuracy"`, `"nll"`, `"ece"`,
+`"size"`). Any other method adds its lines to the table with a
+`"table_rows"` list of {"name", "accuracy", "nll", "ece"} in its entry (e.g.
+`results["swa"]["table_rows"]`), and may list extra Markdown sections (e.g.
+a curve table) in `"markdown"`; everything is kept in results.json.
 
 Example:
 
@@ -101,7 +104,13 @@ def markdown_table(results):
         size = standard_ensemble.get("size", 2)
         s = standard_ensemble
         line(f"standard ensemble of {size}", s["accuracy"], s["nll"], s["ece"])
-    return "\n".join(lines)
+    sections = []
+    for entry in results.values():
+        if isinstance(entry, dict):
+            for row in entry.get("table_rows", ()):
+                line(row["name"], row["accuracy"], row["nll"], row["ece"])
+            sections.extend(entry.get("markdown", ()))
+    return "\n\n".join(["\n".join(lines), *sections])
 
 
 def _pyplot():
@@ -209,8 +218,14 @@ def report(results, directory, title="tfsubspace"):
         (plots only for results with a subspace; the geometry plot only when
         the history holds it).
     """
-    if not isinstance(results, dict) or not ({"subspace", "standard"} & set(results)):
-        raise ValueError("`results` must be a dict with a 'subspace' and/or 'standard' entry.")
+    if not isinstance(results, dict) or not any(
+        isinstance(entry, dict) and ({"along_subspace", "test_accuracy", "table_rows"} & set(entry))
+        for entry in results.values()
+    ):
+        raise ValueError(
+            "`results` must be a dict with at least one method's entry ('subspace', 'standard', "
+            "or one with 'table_rows')."
+        )
     os.makedirs(directory, exist_ok=True)
     paths = {"json": os.path.join(directory, "results.json"), "markdown": os.path.join(directory, "results.md")}
     # Write to a temporary name first: an interrupted write never leaves a truncated results.json.
