@@ -20,6 +20,7 @@ from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel
 from tfsubspace.reporting import report
 from tfsubspace.sampler import Sampler
+from tfsubspace.saving import load_model
 from tfsubspace.shapes import Bezier, Line, PolyChain, Shape, Simplex, get_shape
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate",
     "get_shape",
     "layers",
+    "load_model",
     "metrics",
     "plane",
     "recompute_batchnorm",

@@ -87,6 +87,10 @@ def convert(model, shape, beta=1.0, sampling="per_batch", seed=None, init="indep
             config = layer.get_config()
             config.update(num_points=shape.num_points, init=init)
             new_layer = SUBSPACE_LAYERS[type(layer)].from_config(config)
+        elif not layer.weights:
+            # Nothing to copy: reuse the layer. Rebuilding it from its config
+            # would fail for a Lambda (safe mode) or an unregistered custom layer.
+            new_layer = layer
         else:
             new_layer = type(layer).from_config(layer.get_config())
         pairs.append((layer, new_layer))

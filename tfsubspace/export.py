@@ -39,6 +39,8 @@ def bake(model, alpha):
             config.pop("init")
             config.pop("frozen_points", None)
             new_layer = stock_layer_class(layer).from_config(config)
+        elif not layer.weights:
+            new_layer = layer  # stateless: shared, as in convert (a Lambda cannot be rebuilt in safe mode)
         else:
             new_layer = type(layer).from_config(layer.get_config())
         pairs.append((layer, new_layer))

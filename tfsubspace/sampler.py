@@ -59,6 +59,8 @@ class Sampler:
 
     def __init__(self, shape, num_layers, sampling="per_batch", seed=None):
         self.shape = get_shape(shape)
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"`num_layers` must be an integer >= 1, got {num_layers!r}.")
         self.num_layers = int(num_layers)
         self.sampling = check_sampling(sampling)
         self.seed = check_seed(seed)

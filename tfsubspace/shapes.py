@@ -33,6 +33,21 @@ def _as_stateless_seed(seed):
     return tf.cast(tf.reshape(seed, [2]), tf.int32)
 
 
+def _alpha_array(shape, alpha, name="alpha"):
+    """A concrete α as float64 numpy; a non-numeric α is a one-line ValueError."""
+    try:
+        if alpha is None or isinstance(alpha, (str, bytes)):
+            raise TypeError
+        return np.asarray(alpha, dtype=np.float64)
+    except (TypeError, ValueError):
+        allowed = (
+            "a number in [0, 1]"
+            if shape.alpha_rank == 0
+            else f"a vector of {shape.num_points} non-negative weights summing to 1"
+        )
+        raise ValueError(f"`{name}` for {shape!r} must be {allowed}, got {alpha!r}.") from None
+
+
 class Shape:
     """Base class of subspace geometries (do not instantiate)."""
 
@@ -68,7 +83,7 @@ class Shape:
         """Validates one α or a batch [..., α] of concrete points."""
         if isinstance(alpha, (tf.Tensor, tf.Variable)):
             return  # sampled inside the library: valid by construction
-        value = np.asarray(alpha, dtype=np.float64)
+        value = _alpha_array(self, alpha)
         if value.ndim <= self.alpha_rank:
             self.validate_alpha(value)
             return
@@ -105,7 +120,7 @@ class _Curve(Shape):
     def validate_alpha(self, alpha, name="alpha"):
         if isinstance(alpha, (tf.Tensor, tf.Variable)) and not tf.executing_eagerly():
             return alpha
-        value = np.asarray(alpha, dtype=np.float64)
+        value = _alpha_array(self, alpha, name)
         if value.ndim != 0:
             raise ValueError(
                 f"`{name}` for {self!r} must be a scalar in [0, 1], got shape {value.shape}."
@@ -259,7 +274,7 @@ class Simplex(Shape):
     def validate_alpha(self, alpha, name="alpha"):
         if isinstance(alpha, (tf.Tensor, tf.Variable)) and not tf.executing_eagerly():
             return alpha
-        value = np.asarray(alpha, dtype=np.float64)
+        value = _alpha_array(self, alpha, name)
         m = self.num_vertices
         if value.shape != (m,):
             raise ValueError(

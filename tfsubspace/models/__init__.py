@@ -16,6 +16,8 @@ Example:
 (None, 10)
 """
 
+import inspect
+
 from tfsubspace.models.cresnet20 import cresnet20
 from tfsubspace.models.mlp import mlp
 from tfsubspace.models.small_cnn import small_cnn
@@ -45,6 +47,10 @@ def get_model(name, /, **kwargs):
     """
     if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"`name` must be one of {list(MODELS)}, got {name!r}.")
+    allowed = list(inspect.signature(MODELS[name]).parameters)
+    unknown = [key for key in kwargs if key not in allowed]
+    if unknown:
+        raise TypeError(f"`{unknown[0]}` is not an argument of {name}; allowed: {allowed}.")
     return MODELS[name](**kwargs)
 
 
