@@ -27,12 +27,35 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="training epochs before measuring")
-    parser.add_argument("--steps", default="1,2,5,10,20,50", help="BN batch counts to compare with a full pass")
+    parser.add_argument("--steps", default="1,2,5,10,20,50",
+                        help="BN batch counts to compare with a full pass ('' skips this part)")
     parser.add_argument("--default-steps", type=int, default=None, help="BN batches in the timed sweep (default: library default)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved [epoch, sweep] timing rounds")
     parser.add_argument("--model", default="small_cnn")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
+
+
+def quality(timed_sweep, steps_list, train_size):
+    """Prints how far sweeps with few BN batches are from a full-pass sweep."""
+    import numpy as np
+
+    print("\n1. BN batches (of 128) vs a full pass, 21-point sweep:", flush=True)
+    full, full_seconds = timed_sweep(None)
+    full_accuracy = np.array([row["accuracy"] for row in full.rows])
+    full_nll = np.array([row["nll"] for row in full.rows])
+    print(f"{'batches':>8} {'examples':>9} {'max|Δacc|':>10} {'mean|Δacc|':>11} {'max|Δnll|':>10} {'sweep s':>8}")
+    print(f"{'full':>8} {train_size:9d} {0:10.4f} {0:11.4f} {0:10.4f} {full_seconds:8.1f}")
+    for steps in steps_list:
+        result, seconds = timed_sweep(steps)
+        accuracy = np.array([row["accuracy"] for row in result.rows])
+        nll = np.array([row["nll"] for row in result.rows])
+        print(
+            f"{steps:8d} {steps * 128:9d} {np.max(np.abs(accuracy - full_accuracy)):10.4f} "
+            f"{np.mean(np.abs(accuracy - full_accuracy)):11.4f} {np.max(np.abs(nll - full_nll)):10.4f} {seconds:8.1f}",
+            flush=True,
+        )
+    print(f"full-pass accuracy along the line: min {full_accuracy.min():.4f}, max {full_accuracy.max():.4f}")
 
 
 def main():
@@ -66,22 +89,8 @@ def main():
         result = evaluate.sweep(model, sets.test, batchnorm_data=batchnorm_data, batchnorm_steps=steps)
         return result, time.perf_counter() - start
 
-    print("\n1. BN batches (of 128) vs a full pass, 21-point sweep:", flush=True)
-    full, full_seconds = timed_sweep(None)
-    full_accuracy = np.array([row["accuracy"] for row in full.rows])
-    full_nll = np.array([row["nll"] for row in full.rows])
-    print(f"{'batches':>8} {'examples':>9} {'max|Δacc|':>10} {'mean|Δacc|':>11} {'max|Δnll|':>10} {'sweep s':>8}")
-    print(f"{'full':>8} {sets.train_size:9d} {0:10.4f} {0:11.4f} {0:10.4f} {full_seconds:8.1f}")
-    for steps in steps_list:
-        result, seconds = timed_sweep(steps)
-        accuracy = np.array([row["accuracy"] for row in result.rows])
-        nll = np.array([row["nll"] for row in result.rows])
-        print(
-            f"{steps:8d} {steps * 128:9d} {np.max(np.abs(accuracy - full_accuracy)):10.4f} "
-            f"{np.mean(np.abs(accuracy - full_accuracy)):11.4f} {np.max(np.abs(nll - full_nll)):10.4f} {seconds:8.1f}",
-            flush=True,
-        )
-    print(f"full-pass accuracy along the line: min {full_accuracy.min():.4f}, max {full_accuracy.max():.4f}")
+    if steps_list:
+        quality(timed_sweep, steps_list, sets.train_size)
 
     print(f"\n2. Speed: one training epoch vs a sweep with {timed_steps} BN batches (interleaved rounds):", flush=True)
     ratios = []
