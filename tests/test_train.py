@@ -81,7 +81,7 @@ def test_standard_config_and_simplex_override(tmp_path):
         ("--config.train.batch_size=0", "config.train.batch_size"),
         ("--config.dataset.name=imagenet", "config.dataset.name must be one of"),
         ("--config.model.name=vgg", "config.model.name must be one of"),
-        ("--config.method=swa", "config.method must be one of"),
+        ("--config.method=mc_dropout", "config.method must be one of"),
     ],
 )
 def test_bad_config_values_fail_in_one_line(tmp_path, override, message):

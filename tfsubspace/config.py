@@ -40,6 +40,11 @@ def base_config():
     config.dataset.pad_to = ml_collections.FieldReference(None, field_type=int)
     config.dataset.validation_size = 0
     config.dataset.train_subset = ml_collections.FieldReference(None, field_type=int)
+    # Label noise (001 §4.3): this fraction of training labels replaced by random
+    # labels, chosen by label_noise_seed (not config.seed), so the noisy set is
+    # the same for every method and ensemble member. Validation/test untouched.
+    config.dataset.label_noise = 0.0
+    config.dataset.label_noise_seed = 0
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "small_cnn"
@@ -64,6 +69,8 @@ def base_config():
     config.train.warmup_epochs = 1
     # Also train a standard model with the same recipe, for comparison.
     config.train.standard_baseline = False
+    # Label smoothing of the cross-entropy (001 §4.3 baseline); 0 = none.
+    config.train.label_smoothing = 0.0
 
     config.eval = ml_collections.ConfigDict()
     config.eval.batch_size = 1000
@@ -73,6 +80,66 @@ def base_config():
     # benchmarks/sweep_cost.py found within 0.2 accuracy points of a full pass.
     config.eval.batchnorm_steps = ml_collections.FieldReference(3, field_type=int)
     config.eval.export = True
+    # Test accuracy after every epoch of standard training, for the "optimal
+    # early stopping" oracle (001 §4.3: best test accuracy over the epochs).
+    config.eval.test_every_epoch = False
+
+    # Baselines (issue 4; tfsubspace/experiments/baselines.py).
+    config.baseline = ml_collections.ConfigDict()
+    # method="standard_ensemble": members seeded config.seed + i.
+    config.baseline.ensemble_size = 2
+    # method="swa" (000 §D.4): SWA LR from swa_start_fraction of training, one
+    # checkpoint per late-phase stretch; SWAG samples from those checkpoints.
+    config.baseline.swa_start_fraction = 0.75
+    config.baseline.swa_lr = 0.05
+    config.baseline.swa_lr_schedule = "cyclic"
+    config.baseline.swa_num_checkpoints = 3
+    config.baseline.swag_samples = 6
+    # method="snapshot" (Huang et al. 2017): cosine restarts, one snapshot per cycle.
+    config.baseline.num_snapshots = 5
+    # method="fge" (003 §5, A.9): the standard schedule until fge_start_fraction,
+    # then triangular cycles of fge_cycle_epochs between fge_alpha_1 and fge_alpha_2.
+    config.baseline.fge_start_fraction = 0.8
+    config.baseline.fge_alpha_1 = 0.05
+    config.baseline.fge_alpha_2 = 5e-4
+    config.baseline.fge_cycle_epochs = 0.5
+
+    # method="connect" (003 §3-§5; tfsubspace/experiments/connectivity.py): two
+    # standard models (seeds seed, seed + 1) joined by a curve per shape.
+    config.connect = ml_collections.ConfigDict()
+    config.connect.shapes = ("bezier", "polychain")
+    config.connect.num_bends = 1
+    config.connect.epochs = 10
+    # Curve training LR (cosine to 0, no warm-up); None: train.learning_rate.
+    config.connect.learning_rate = ml_collections.FieldReference(None, field_type=float)
+    # Curve metrics (003 A.4 / Table 2): grid of t, train metrics on the first
+    # train_examples training examples (None: all), ensembles of ensemble_points t.
+    config.connect.points = 61
+    config.connect.train_examples = ml_collections.FieldReference(None, field_type=int)
+    config.connect.ensemble_points = 5
+    # Plane through (w_a, w_b, first curve's bend): grid², each on plane_examples
+    # test examples with batch norm recomputed on plane_batchnorm_steps batches.
+    config.connect.plane_grid = 21
+    config.connect.plane_examples = 2000
+    config.connect.plane_batchnorm_steps = 1
+    # FGE from endpoint 0 (003 §5, A.9); 0 cycles: none.
+    config.connect.fge_cycles = 0
+    config.connect.fge_cycle_epochs = 2
+    config.connect.fge_alpha_1 = 0.05
+    config.connect.fge_alpha_2 = 5e-4
+
+    # method="spro" (004 §5): num_models standard models (seeds seed + i), each
+    # grown to num_vertices vertices; ESPRO vs the deep ensemble of the bases.
+    config.spro = ml_collections.ConfigDict()
+    config.spro.num_models = 3
+    config.spro.num_vertices = 3
+    config.spro.epochs_per_vertex = 2
+    # λ of 004 Eq. 1/A.3, normalised per vertex by |log V| of a random simplex.
+    config.spro.lmbda = 1e-2
+    config.spro.samples = 5
+    # Per-vertex LR (cosine to 0); 004 A.3 uses 1/5 of the base LR (0.01 vs 0.05).
+    config.spro.learning_rate = 0.02
+    config.spro.ensemble_samples = 10
     return config
 
 
@@ -104,6 +171,85 @@ def _non_negative_number(value, key):
         _fail(key, f"must be a number >= 0, got {value!r}.")
 
 
+def _fraction(value, key, closed):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (0 <= value <= 1 if closed else 0 <= value < 1):
+        _fail(key, f"must be a number in [0, 1{']' if closed else ')'}, got {value!r}.")
+
+
+def _validate_baseline(config):
+    """config.baseline: value checks, then what the configured method needs of the run's length."""
+    baseline, epochs = config.baseline, config.train.epochs
+    for key in ("ensemble_size", "swa_num_checkpoints", "num_snapshots"):
+        _positive_int(config, f"baseline.{key}")
+    _positive_int(config, "baseline.swag_samples", minimum=0)
+    _one_of(baseline.swa_lr_schedule, "baseline.swa_lr_schedule", ("cyclic", "constant"))
+    for key in ("swa_lr", "fge_alpha_1", "fge_cycle_epochs"):
+        _non_negative_number(baseline[key], f"baseline.{key}")
+        if not baseline[key] > 0:
+            _fail(f"baseline.{key}", f"must be > 0, got {baseline[key]!r}.")
+    _non_negative_number(baseline.fge_alpha_2, "baseline.fge_alpha_2")
+    if not baseline.fge_alpha_2 < baseline.fge_alpha_1:
+        _fail(
+            "baseline.fge_alpha_2",
+            f"must be < baseline.fge_alpha_1 ({baseline.fge_alpha_1}), got {baseline.fge_alpha_2!r}.",
+        )
+    for key in ("swa_start_fraction", "fge_start_fraction"):
+        _fraction(baseline[key], f"baseline.{key}", closed=False)
+    if config.method == "swa":
+        start = int(baseline.swa_start_fraction * epochs)
+        if baseline.swa_num_checkpoints > epochs - start:
+            _fail("baseline.swa_num_checkpoints", f"must be <= train.epochs - SWA start epoch = {epochs - start} "
+                  f"(one checkpoint per epoch at most), got {baseline.swa_num_checkpoints}.")
+        if baseline.swag_samples and baseline.swa_num_checkpoints < 2:
+            _fail("baseline.swa_num_checkpoints", "must be >= 2 for SWAG (or set baseline.swag_samples=0), got 1.")
+    if config.method == "fge":
+        start = round(baseline.fge_start_fraction * epochs)
+        if not 1 <= start < epochs:
+            _fail("baseline.fge_start_fraction", f"must leave at least one pre-training epoch and one FGE epoch of "
+                  f"train.epochs={epochs}, got {baseline.fge_start_fraction!r} (FGE from epoch {start}).")
+
+
+CONNECT_SHAPES = ("bezier", "polychain")
+
+
+def _validate_connectivity(config):
+    """config.connect and config.spro."""
+    connect, spro = config.connect, config.spro
+    shapes = connect.shapes
+    if (
+        isinstance(shapes, str)
+        or not isinstance(shapes, (tuple, list))
+        or not shapes
+        or any(s not in CONNECT_SHAPES for s in shapes)
+        or len(set(shapes)) != len(shapes)
+    ):
+        _fail("connect.shapes", f"must be a non-empty tuple of distinct names from {CONNECT_SHAPES}, got {shapes!r}.")
+    for key in ("num_bends", "epochs", "ensemble_points", "plane_examples", "plane_batchnorm_steps", "fge_cycle_epochs"):
+        _positive_int(config, f"connect.{key}")
+    _positive_int(config, "connect.points", minimum=2)
+    _positive_int(config, "connect.plane_grid", minimum=2)
+    _positive_int(config, "connect.train_examples", allow_none=True)
+    _positive_int(config, "connect.fge_cycles", minimum=0)
+    if connect.learning_rate is not None:
+        _non_negative_number(connect.learning_rate, "connect.learning_rate")
+        if not connect.learning_rate > 0:
+            _fail("connect.learning_rate", f"must be > 0 or None, got {connect.learning_rate!r}.")
+    _non_negative_number(connect.fge_alpha_1, "connect.fge_alpha_1")
+    _non_negative_number(connect.fge_alpha_2, "connect.fge_alpha_2")
+    if not connect.fge_alpha_2 < connect.fge_alpha_1:
+        _fail("connect.fge_alpha_2", f"must be < connect.fge_alpha_1 ({connect.fge_alpha_1}), got {connect.fge_alpha_2!r}.")
+    _positive_int(config, "spro.num_models")
+    _positive_int(config, "spro.num_vertices", minimum=2)
+    _positive_int(config, "spro.epochs_per_vertex")
+    _positive_int(config, "spro.samples")
+    _positive_int(config, "spro.ensemble_samples")
+    _non_negative_number(spro.lmbda, "spro.lmbda")
+    _non_negative_number(spro.learning_rate, "spro.learning_rate")
+    if not spro.learning_rate > 0:
+        _fail("spro.learning_rate", f"must be > 0, got {spro.learning_rate!r}.")
+
+
 def validate(config):
     """Checks every value; raises ValueError naming the key and what is allowed."""
     _one_of(config.method, "method", tuple(METHODS))
@@ -113,6 +259,8 @@ def validate(config):
     _positive_int(config, "dataset.pad_to", allow_none=True)
     _positive_int(config, "dataset.validation_size", minimum=0)
     _positive_int(config, "dataset.train_subset", allow_none=True)
+    _fraction(config.dataset.label_noise, "dataset.label_noise", closed=True)
+    _positive_int(config, "dataset.label_noise_seed", minimum=0)
     _one_of(config.model.name, "model.name", MODELS)
     dropout = config.model.dropout
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
@@ -134,9 +282,14 @@ def validate(config):
         _non_negative_number(config.train[key], f"train.{key}")
     if not config.train.learning_rate > 0:
         _fail("train.learning_rate", f"must be > 0, got {config.train.learning_rate!r}.")
+    _fraction(config.train.label_smoothing, "train.label_smoothing", closed=False)
     _positive_int(config, "eval.batch_size")
     _positive_int(config, "eval.batchnorm_steps", allow_none=True)
     alphas = config.eval.alphas
     if not alphas or any(isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1 for a in alphas):
         _fail("eval.alphas", f"must be a non-empty list of numbers in [0, 1], got {alphas!r}.")
+    if not isinstance(config.eval.test_every_epoch, bool):
+        _fail("eval.test_every_epoch", f"must be True or False, got {config.eval.test_every_epoch!r}.")
+    _validate_baseline(config)
+    _validate_connectivity(config)
     return config

@@ -717,6 +717,15 @@ def _check_split_args(validation_size, train_subset):
     return int(validation_size), _check_positive_int(train_subset, "train_subset", allow_none=True)
 
 
+def _check_label_noise(label_noise, label_noise_seed):
+    number = isinstance(label_noise, (int, float, np.number)) and not isinstance(label_noise, bool)
+    if not number or not 0 <= label_noise <= 1:
+        raise ValueError(f"label_noise must be a number in [0, 1], got {label_noise!r}")
+    if not _is_int(label_noise_seed) or not 0 <= label_noise_seed < 2**63:
+        raise ValueError(f"label_noise_seed must be an integer in [0, 2**63), got {label_noise_seed!r}")
+    return float(label_noise), int(label_noise_seed)
+
+
 def from_arrays(
     train: ArrayPair,
     test: ArrayPair,
@@ -731,6 +740,8 @@ def from_arrays(
     pad_to: Optional[int] = None,
     mean: Stats = None,
     std: Stats = None,
+    label_noise: float = 0.0,
+    label_noise_seed: int = 0,
 ) -> Datasets:
     """Build :class:`Datasets` from in-memory ``(images, labels)`` pairs.
 
@@ -740,6 +751,14 @@ def from_arrays(
     examples. ``eval_batch_size`` (default ``batch_size``) batches the test,
     validation and train-eval pipelines. ``num_classes`` defaults to the
     largest label + 1.
+
+    ``label_noise`` = c in [0, 1] reassigns round(c·n) of the n training
+    examples (those left after ``validation_size`` and ``train_subset``) a
+    uniformly random label with :func:`tfsubspace.baselines.corrupt_labels`
+    (paper 001 §4.3). The choice depends only on ``label_noise_seed``, not on
+    ``seed``, so every method and every ensemble member trains on the same
+    noisy labels; the validation and test labels are never touched (the
+    train-eval pipeline shows the noisy training labels).
 
     >>> rng = np.random.default_rng(0)
     >>> x = rng.integers(0, 256, (100, 8, 8, 3), dtype=np.uint8)
@@ -755,6 +774,7 @@ def from_arrays(
     seed = _check_seed(seed)
     augment = _check_augment(augment, training=True)
     validation_size, train_subset = _check_split_args(validation_size, train_subset)
+    label_noise, label_noise_seed = _check_label_noise(label_noise, label_noise_seed)
     x_train, y_train = _check_arrays(*train, what="train ")
     x_test, y_test = _check_arrays(*test, what="test ")
     image_shape = tuple(int(d) for d in x_train.shape[1:])
@@ -794,6 +814,10 @@ def from_arrays(
         if validation_size:
             validation_images, validation_labels = x_train[validation_idx], y_train[validation_idx]
         x_train, y_train = x_train[train_idx], y_train[train_idx]
+    if label_noise:
+        from tfsubspace.baselines.label_noise import corrupt_labels
+
+        y_train = corrupt_labels(np.asarray(y_train), label_noise, int(num_classes), seed=label_noise_seed)
 
     def evaluation(images, labels):
         return _build_pipeline(
@@ -843,6 +867,8 @@ def build_datasets(
     data_dir: Union[str, os.PathLike, None] = None,
     eval_batch_size: Optional[int] = None,
     pad_to: Optional[int] = None,
+    label_noise: float = 0.0,
+    label_noise_seed: int = 0,
 ) -> Datasets:
     """Load a named dataset (see :func:`load_arrays`) and build its :class:`Datasets`.
 
@@ -863,6 +889,7 @@ def build_datasets(
     _check_seed(seed)
     _check_augment(augment, training=True)
     _check_split_args(validation_size, train_subset)
+    _check_label_noise(label_noise, label_noise_seed)
     info = DATASET_INFO[key]
     _check_pad_to(pad_to, info.input_shape)
     train, test = load_arrays(key, data_dir)
@@ -879,4 +906,6 @@ def build_datasets(
         pad_to=pad_to,
         mean=info.mean,
         std=info.std,
+        label_noise=label_noise,
+        label_noise_seed=label_noise_seed,
     )

@@ -53,6 +53,8 @@ def run(config, workdir, title="tfsubspace"):
         data_dir=config.dataset.data_dir,
         eval_batch_size=config.eval.batch_size,
         pad_to=config.dataset.pad_to,
+        label_noise=config.dataset.label_noise,
+        label_noise_seed=config.dataset.label_noise_seed,
     )
     results = {"config": config.to_dict()}
     final_model, method_results = experiments.runner(config.method)(config, datasets, workdir)

@@ -9,16 +9,19 @@
 - `FGE` + `FGESnapshots`: 003 §5's triangular cyclic LR, snapshots at each
   cycle's minimum.
 - `corrupt_labels`: the fixed, seeded label noise of 001 §4.3.
+- `SparseCategoricalCrossentropyWithLabelSmoothing`: the label-smoothing
+  baseline of 001 §4.3 for integer labels.
 
 Example:
 
 >>> from tfsubspace import baselines
 >>> sorted(name for name in baselines.__all__ if name[0].isupper())
-['CheckpointCollector', 'FGE', 'FGESnapshots', 'SWA', 'SWAG', 'SWASchedule', 'SnapshotEnsemble']
+['CheckpointCollector', 'FGE', 'FGESnapshots', 'SWA', 'SWAG', 'SWASchedule', 'SnapshotEnsemble', 'SparseCategoricalCrossentropyWithLabelSmoothing']
 """
 
 from tfsubspace.baselines.fge import FGE, FGESnapshots
 from tfsubspace.baselines.label_noise import corrupt_labels
+from tfsubspace.baselines.label_smoothing import SparseCategoricalCrossentropyWithLabelSmoothing
 from tfsubspace.baselines.snapshot import SnapshotEnsemble, snapshot_schedule
 from tfsubspace.baselines.swa import (
     SWA,
@@ -37,6 +40,7 @@ __all__ = [
     "SWAG",
     "SWASchedule",
     "SnapshotEnsemble",
+    "SparseCategoricalCrossentropyWithLabelSmoothing",
     "corrupt_labels",
     "ensemble_checkpoints",
     "model_with_weights",

@@ -16,6 +16,12 @@ import importlib
 METHODS = {
     "standard": "tfsubspace.experiments.standard:run",
     "subspace": "tfsubspace.experiments.subspace:run",
+    "standard_ensemble": "tfsubspace.experiments.baselines:run_standard_ensemble",
+    "swa": "tfsubspace.experiments.baselines:run_swa",
+    "snapshot": "tfsubspace.experiments.baselines:run_snapshot",
+    "fge": "tfsubspace.experiments.baselines:run_fge",
+    "connect": "tfsubspace.experiments.connectivity:run_connect",
+    "spro": "tfsubspace.experiments.connectivity:run_spro",
 }
 
 

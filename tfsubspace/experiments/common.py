@@ -63,10 +63,19 @@ def build_model(config, datasets, seed=None):
     return get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **kwargs)
 
 
+def build_loss(config):
+    """Cross-entropy on logits, label-smoothed when config.train.label_smoothing > 0."""
+    if config.train.label_smoothing:
+        from tfsubspace.baselines import SparseCategoricalCrossentropyWithLabelSmoothing
+
+        return SparseCategoricalCrossentropyWithLabelSmoothing(label_smoothing=config.train.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
 def compile_model(model, config, steps_per_epoch, schedule=None):
     model.compile(
         optimizer=build_optimizer(config, steps_per_epoch, schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=build_loss(config),
         metrics=["accuracy"],
         jit_compile=False,  # 2-3x slower on CPU here (BUILD_NOTES.md)
     )

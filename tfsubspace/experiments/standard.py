@@ -1,6 +1,6 @@
 """Standard training: one model, the reference every method is compared with."""
 
-from tfsubspace.experiments import common
+from tfsubspace.experiments import common, early_stopping
 
 
 def train_standard(config, datasets, workdir, seed=None, tag="standard"):
@@ -11,10 +11,15 @@ def train_standard(config, datasets, workdir, seed=None, tag="standard"):
     """
     model = common.build_model(config, datasets, seed=seed)
     common.compile_model(model, config, datasets.steps_per_epoch)
-    history, seconds = common.fit(model, datasets, config, workdir, tag)
+    # config.eval.test_every_epoch: the "optimal early stopping" oracle (experiments/early_stopping.py).
+    callbacks = [early_stopping.TestEveryEpoch(datasets.test)] if config.eval.test_every_epoch else []
+    history, seconds = common.fit(model, datasets, config, workdir, tag, callbacks=callbacks)
     # Recompute BN exactly as for subspace points, so the comparison is fair.
     scores, probabilities = common.test_scores(model, datasets, config)
     result = {"history": history, "train_seconds": seconds, **{f"test_{k}": v for k, v in scores.items()}}
+    if config.eval.test_every_epoch:
+        result.update(early_stopping.summary(history))
+        result["table_rows"] = [early_stopping.table_row(result)]
     return model, result, probabilities
 
 
