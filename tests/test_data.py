@@ -446,3 +446,19 @@ def test_train_epochs_resumes_the_exact_batches_of_an_uninterrupted_stream():
         assert sorted(labels.tolist()) == sorted(y.tolist())
     with pytest.raises(ValueError, match="initial_epoch must be an integer >= 0"):
         sets.train_epochs(-1)
+
+
+def test_order_seed_changes_only_the_order_not_the_examples_or_labels():
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (40, 6, 6, 1), dtype=np.uint8)
+    y = rng.integers(0, 4, 40)
+    sets = data.from_arrays((x, y), (x[:5], y[:5]), batch_size=8, seed=1, train_subset=30, label_noise=0.5,
+                            num_classes=4)
+
+    def epoch_labels(order_seed):
+        return np.concatenate([np.asarray(b) for _, b in sets.train_epochs(0, order_seed=order_seed).take(4)])
+
+    default, same, other = epoch_labels(None), epoch_labels(1), epoch_labels(2)
+    np.testing.assert_array_equal(default, same)  # order_seed=seed is the default order
+    assert not np.array_equal(default, other)
+    assert sorted(default.tolist()) == sorted(other.tolist())  # same (noisy) labels, other order

@@ -174,3 +174,31 @@ def test_the_binary_exits_non_zero_with_one_line_on_a_diverging_run(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("tfsubspace.train: error: training loss became") and "epoch 1" in last
     assert not (tmp_path / "results.json").exists()
+
+
+class _ArrayState(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.saved = {"weights": [np.arange(6, dtype=np.float32).reshape(2, 3)], "count": 3, "tag": "x"}
+
+    def get_state(self):
+        return self.saved
+
+    def set_state(self, state):
+        self.saved = state
+
+
+def test_callback_arrays_are_checkpointed_as_arrays_not_json(tmp_path):
+    model = _tiny_model()
+    callback = _ArrayState()
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[callback, checkpointing.EpochCheckpoint(tmp_path, callbacks=[callback])])
+    path = checkpointing.latest_checkpoint(tmp_path)
+    assert "arange" not in (tmp_path / path / "state.json").read_text() and "[0.0" not in (
+        tmp_path / path / "state.json").read_text()
+    fresh = _ArrayState()
+    fresh.saved = None
+    checkpointing.restore(_tiny_model(), path, [fresh])
+    assert fresh.saved["count"] == 3 and fresh.saved["tag"] == "x"
+    restored = fresh.saved["weights"][0]
+    assert isinstance(restored, np.ndarray) and restored.dtype == np.float32
+    np.testing.assert_array_equal(restored, np.arange(6).reshape(2, 3))

@@ -11,7 +11,8 @@ self-contained checkpoint `directory/epoch-NNNNN/`:
   which Keras' weight files leave out;
 - `state.json`: the number of finished epochs, the history so far, the
   seconds trained, and the state of every callback that has
-  `get_state()`/`set_state(state)` (e.g. SWA accumulators).
+  `get_state()`/`set_state(state)` (e.g. SWA accumulators), whose numpy
+  arrays go to `callback_arrays.npz`.
 
 A checkpoint is written into a temporary directory and renamed into place;
 the pointer file `latest` is then replaced by an atomic rename too. A kill at
@@ -56,6 +57,7 @@ LATEST = "latest"
 WEIGHTS = "model.weights.h5"
 RANDOM = "random.npz"
 STATE = "state.json"
+ARRAYS = "callback_arrays.npz"
 _PREFIX = "epoch-"
 _TEMPORARY = ".tmp-"
 
@@ -105,7 +107,7 @@ def latest_checkpoint(directory):
         name = f.read().strip()
     path = os.path.join(directory, name)
     if not name.startswith(_PREFIX) or not all(
-        os.path.exists(os.path.join(path, part)) for part in (WEIGHTS, RANDOM, STATE)
+        os.path.exists(os.path.join(path, part)) for part in (WEIGHTS, RANDOM, STATE, ARRAYS)
     ):
         raise CheckpointError(
             f"{pointer} names {name!r}, which is not a complete checkpoint; "
@@ -126,10 +128,15 @@ def save(model, directory, state, callbacks=(), keep=2):
         os.path.join(temporary, RANDOM),
         **{f"s{i}": np.asarray(g.state.numpy()) for i, (_, g) in enumerate(_seed_generators(model))},
     )
+    arrays = {}
     full_state = dict(state)
     full_state["callbacks"] = {
-        type(callback).__name__: callback.get_state() for callback in callbacks if hasattr(callback, "get_state")
+        type(callback).__name__: _arrays_out(callback.get_state(), arrays)
+        for callback in callbacks
+        if hasattr(callback, "get_state")
     }
+    # Callback arrays (e.g. SWA's checkpoints) go to .npz, not into JSON lists.
+    np.savez(os.path.join(temporary, ARRAYS), **arrays)
     with open(os.path.join(temporary, STATE), "w") as f:
         json.dump(full_state, f, indent=1, default=_json_default)
         f.flush()
@@ -145,6 +152,29 @@ def save(model, directory, state, callbacks=(), keep=2):
     for entry in old:
         shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
     return final
+
+
+def _arrays_out(value, arrays):
+    """`value` with every numpy array replaced by {"__array__": key} (arrays stored in `arrays`)."""
+    if isinstance(value, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, dict):
+        return {k: _arrays_out(v, arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_arrays_out(v, arrays) for v in value]
+    return value
+
+
+def _arrays_in(value, arrays):
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        return {k: _arrays_in(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_arrays_in(v, arrays) for v in value]
+    return value
 
 
 def _json_default(value):
@@ -185,10 +215,12 @@ def restore(model, path, callbacks=()):
             )
         for index, (_, generator) in enumerate(generators):
             generator.state.assign(saved[f"s{index}"])
+    with np.load(os.path.join(path, ARRAYS), allow_pickle=False) as saved:
+        arrays = {key: saved[key] for key in saved.files}
     for callback in callbacks:
         saved_state = state.get("callbacks", {}).get(type(callback).__name__)
         if saved_state is not None and hasattr(callback, "set_state"):
-            callback.set_state(saved_state)
+            callback.set_state(_arrays_in(saved_state, arrays))
     return state
 
 

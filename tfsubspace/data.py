@@ -143,11 +143,14 @@ class Datasets:
     validation_size: int
     test_size: int
     steps_per_epoch: int
-    #: ``train_epochs(initial_epoch)``: the endless stream of training epochs
-    #: ``initial_epoch``, ``initial_epoch + 1``, ..., each of ``steps_per_epoch``
-    #: batches, its order and augmentation keyed by (seed, epoch number). Fit it
-    #: with ``steps_per_epoch=`` and ``initial_epoch=``: a run resumed at epoch
-    #: k then sees the batches an uninterrupted run sees at epoch k.
+    #: ``train_epochs(initial_epoch, order_seed=None)``: the endless stream of
+    #: training epochs ``initial_epoch``, ``initial_epoch + 1``, ..., each of
+    #: ``steps_per_epoch`` batches, its order and augmentation keyed by (seed,
+    #: epoch number); ``order_seed`` replaces the seed for the order and
+    #: augmentation only (the examples, split and label noise stay), e.g. for
+    #: independently trained ensemble members. Fit it with ``steps_per_epoch=``
+    #: and ``initial_epoch=``: a run resumed at epoch k then sees the batches an
+    #: uninterrupted run sees at epoch k.
     train_epochs: Optional[Callable[[int], tf.data.Dataset]] = None
 
 
@@ -828,13 +831,13 @@ def from_arrays(
     # One tensor per split, shared by the pipelines that read it.
     train_images, train_labels = tf.convert_to_tensor(x_train), tf.convert_to_tensor(y_train)
 
-    def training(initial_epoch=None):
+    def training(initial_epoch=None, order_seed=None):
         if initial_epoch is not None and (not _is_int(initial_epoch) or initial_epoch < 0):
             raise ValueError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
         return _build_pipeline(
             train_images, train_labels, config, batch_size=batch_size, training=True,
-            seed=seed, augment=augment, shuffle_buffer=None, drop_remainder=False,
-            initial_epoch=initial_epoch,
+            seed=seed if order_seed is None else _check_seed(order_seed), augment=augment,
+            shuffle_buffer=None, drop_remainder=False, initial_epoch=initial_epoch,
         )
 
     return Datasets(

@@ -82,7 +82,7 @@ def compile_model(model, config, steps_per_epoch, schedule=None):
     return model
 
 
-def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None):
+def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_seed=None):
     """Trains `model`, checkpointing every epoch; resumes from the last checkpoint.
 
     Checkpoints go to `workdir/checkpoints/<tag>/`. A run started again with
@@ -90,7 +90,8 @@ def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None):
     of the last complete epoch and continues with the batches of the next one
     (the data order is keyed by epoch), so it ends where an uninterrupted run
     ends. `callbacks` with `get_state`/`set_state` (e.g. SWA) are checkpointed
-    too. `epochs` defaults to config.train.epochs.
+    too. `epochs` defaults to config.train.epochs; `order_seed` (default
+    config.seed) keys the data order and augmentation.
 
     Returns (history of all epochs, seconds spent training).
     """
@@ -112,7 +113,7 @@ def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None):
     ]
     if initial_epoch < epochs:
         model.fit(
-            datasets.train_epochs(initial_epoch),
+            datasets.train_epochs(initial_epoch, order_seed=order_seed),
             steps_per_epoch=datasets.steps_per_epoch,
             initial_epoch=initial_epoch,
             epochs=epochs,
