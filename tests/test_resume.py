@@ -4,9 +4,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
+import conftest
 import keras
 import numpy as np
 import pytest
@@ -15,7 +15,6 @@ import tfsubspace as ts
 from tfsubspace import checkpointing
 from tfsubspace.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = [
     "--config.train.epochs=6",
     "--config.train.warmup_epochs=1",
@@ -30,14 +29,10 @@ RUN = [
 
 
 def command(workdir, *overrides):
-    return [
-        sys.executable, "-m", "tfsubspace.train",
-        f"--config={os.path.join(REPO, 'configs', 'fashion_mnist_line.py')}",
-        f"--workdir={workdir}", *RUN, *overrides,
-    ]
+    return conftest.binary_command("fashion_mnist_line.py", workdir, *RUN, *overrides)
 
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = conftest.BINARY_ENV
 
 
 def final_weights(workdir):

@@ -2,15 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 
+import conftest
 import pytest
 
 import tfsubspace as ts
 from tfsubspace import config as config_lib
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = [
     "--config.train.epochs=2",
     "--config.train.warmup_epochs=1",
@@ -22,17 +20,7 @@ SMALL = [
 
 
 def run_binary(config_name, workdir, *overrides, check=True):
-    command = [
-        sys.executable,
-        "-m",
-        "tfsubspace.train",
-        f"--config={os.path.join(REPO, 'configs', config_name)}",
-        f"--workdir={workdir}",
-        *SMALL,
-        *overrides,
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=check)
+    return conftest.run_binary(config_name, workdir, *SMALL, *overrides, check=check)
 
 
 def test_line_config_writes_results_tensorboard_and_servable_midpoint(tmp_path):

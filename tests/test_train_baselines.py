@@ -6,12 +6,10 @@ file short.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
+import conftest
 import pytest
 import tensorflow as tf
 
@@ -20,7 +18,6 @@ from tfsubspace import data
 from tfsubspace.baselines import SparseCategoricalCrossentropyWithLabelSmoothing, corrupt_labels
 from tfsubspace.experiments import common, early_stopping
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = [
     "--config.train.epochs=3",
     "--config.train.warmup_epochs=1",
@@ -32,20 +29,7 @@ SMALL = [
 
 
 def run_binary(config_name, workdir, *overrides, check=True):
-    command = [
-        sys.executable,
-        "-m",
-        "tfsubspace.train",
-        f"--config={os.path.join(REPO, 'configs', config_name)}",
-        f"--workdir={workdir}",
-        *SMALL,
-        *overrides,
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if check and process.returncode:
-        raise AssertionError(f"{' '.join(command)} failed:\n{process.stderr[-3000:]}")
-    return process
+    return conftest.run_binary(config_name, workdir, *SMALL, *overrides, check=check)
 
 
 def in_range(scores):

@@ -2,14 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 
+import conftest
 import pytest
 
 from tfsubspace import config as config_lib
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = [
     "--config.train.epochs=2",
     "--config.train.warmup_epochs=1",
@@ -38,17 +36,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def run_binary(config_name, workdir, *overrides, check=True):
-    command = [
-        sys.executable,
-        "-m",
-        "tfsubspace.train",
-        f"--config={os.path.join(REPO, 'configs', config_name)}",
-        f"--workdir={workdir}",
-        *SMALL,
-        *overrides,
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=check)
+    return conftest.run_binary(config_name, workdir, *SMALL, *overrides, check=check)
 
 
 def test_connect_writes_table2_summary_plane_png_curve_ensembles_and_fge(tmp_path):
@@ -138,7 +126,7 @@ def test_connect_and_espro_configs_validate_with_their_methods():
     import importlib.util
 
     for name, method in (("fashion_mnist_connect.py", "connect"), ("fashion_mnist_espro.py", "spro")):
-        spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(REPO, "configs", name))
+        spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(conftest.REPO, "configs", name))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         config = module.get_config()
