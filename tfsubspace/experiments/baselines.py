@@ -34,10 +34,6 @@ from absl import logging
 from tfsubspace.experiments import common, standard
 
 
-def _row(name, scores):
-    return {"name": name, "accuracy": scores["accuracy"], "nll": scores["nll"], "ece": scores["ece"]}
-
-
 def _test_scores_of(model, datasets):
     """Scores of a model whose batch norm is already set (e.g. a recomputed clone)."""
     from tfsubspace import evaluate
@@ -64,7 +60,7 @@ def run_standard_ensemble(config, datasets, workdir):
     scores = evaluate.scores(evaluate.ensemble_probabilities(probabilities), evaluate.labels_of(datasets.test))
     rows = []
     for i, member in enumerate(members):
-        rows.append(_row(f"member {i} (seed {member['seed']})", {k: member[f"test_{k}"] for k in scores}))
+        rows.append(common.table_row(f"member {i} (seed {member['seed']})", {k: member[f"test_{k}"] for k in scores}))
         if "early_stopping_accuracy" in member:
             from tfsubspace.experiments import early_stopping
 
@@ -116,9 +112,9 @@ def run_swa(config, datasets, workdir):
     }
     lr = f"{baseline.swa_lr_schedule} LR {baseline.swa_lr} from epoch {swa.start_epoch}"
     rows = [
-        _row(f"SWA run, final weights ({lr})", final),
-        _row(f"SWA average of {count} checkpoints (BN recomputed)", average),
-        _row(f"SWA-checkpoint ensemble of {count}", checkpoint_ensemble["ensemble"]),
+        common.table_row(f"SWA run, final weights ({lr})", final),
+        common.table_row(f"SWA average of {count} checkpoints (BN recomputed)", average),
+        common.table_row(f"SWA-checkpoint ensemble of {count}", checkpoint_ensemble["ensemble"]),
     ]
     if baseline.swag_samples:
         swag = SWAG.from_swa(swa)
@@ -127,7 +123,7 @@ def run_swa(config, datasets, workdir):
         )
         result["swag_rank"] = swag.rank
         rows.append(
-            _row(
+            common.table_row(
                 f"SWAG ensemble of {baseline.swag_samples} samples (rank {swag.rank}, BN recomputed per sample)",
                 result["swag_ensemble"]["ensemble"],
             )
@@ -164,8 +160,8 @@ def run_snapshot(config, datasets, workdir):
         "ensemble": ensemble,
         "last_snapshot": ensemble["members"][-1],
         "table_rows": [
-            _row("last snapshot (BN recomputed)", ensemble["members"][-1]),
-            _row(
+            common.table_row("last snapshot (BN recomputed)", ensemble["members"][-1]),
+            common.table_row(
                 f"snapshot ensemble of {len(snapshots.checkpoints)} (cosine restarts from {config.train.learning_rate})",
                 ensemble["ensemble"],
             ),
@@ -225,8 +221,8 @@ def run_fge(config, datasets, workdir):
         "ensemble": ensemble,
         "last_snapshot": ensemble["members"][-1],
         "table_rows": [
-            _row("last FGE snapshot (BN recomputed)", ensemble["members"][-1]),
-            _row(
+            common.table_row("last FGE snapshot (BN recomputed)", ensemble["members"][-1]),
+            common.table_row(
                 f"FGE ensemble of {count} (cycle {schedule.cycle_steps} steps, from epoch {schedule.start_step // steps})",
                 ensemble["ensemble"],
             ),

@@ -132,3 +132,8 @@ def test_scores(model, datasets, config, temperature=1.0):
     recompute_batchnorm(model, datasets.train_eval, steps=config.eval.batchnorm_steps)
     probabilities = evaluate.predict_probabilities(model, datasets.test, temperature=temperature)
     return evaluate.scores(probabilities, evaluate.labels_of(datasets.test)), probabilities
+
+
+def table_row(name, scores):
+    """A report line ({"name", "accuracy", "nll", "ece"}) from `evaluate.scores` output."""
+    return {"name": name, "accuracy": scores["accuracy"], "nll": scores["nll"], "ece": scores["ece"]}

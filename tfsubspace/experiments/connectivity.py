@@ -64,10 +64,6 @@ def cosine_schedule(learning_rate, epochs, steps_per_epoch):
     )
 
 
-def _row(name, scores):
-    return {"name": name, "accuracy": scores["accuracy"], "nll": scores["nll"], "ece": scores["ece"]}
-
-
 def _standard_row(name, result):
     return {"name": name, "accuracy": result["test_accuracy"], "nll": result["test_nll"], "ece": result["test_ece"]}
 
@@ -126,9 +122,9 @@ def _fge(model_a, config, datasets, workdir):
         f"FGE from endpoint 0: ensemble of {count} snapshots "
         f"({connect.fge_cycles} cycles × {connect.fge_cycle_epochs} epochs)"
     )
-    rows = [_row(name, scored["ensemble"])]
+    rows = [common.table_row(name, scored["ensemble"])]
     if scored["members"]:
-        rows.append(_row("FGE from endpoint 0: last snapshot", scored["members"][-1]))
+        rows.append(common.table_row("FGE from endpoint 0: last snapshot", scored["members"][-1]))
     return {
         "history": history,
         "train_seconds": seconds,
@@ -158,7 +154,7 @@ def run_connect(config, datasets, workdir):
     rows = [
         _standard_row(f"endpoint 0 (seed {config.seed})", result_a),
         _standard_row(f"endpoint 1 (seed {config.seed + 1})", result_b),
-        _row("ensemble of the 2 endpoints", evaluate.scores((probabilities_a + probabilities_b) / 2, labels)),
+        common.table_row("ensemble of the 2 endpoints", evaluate.scores((probabilities_a + probabilities_b) / 2, labels)),
     ]
 
     train_metrics_data = _subset(datasets.train_eval, connect.train_examples, config.eval.batch_size)
@@ -191,8 +187,8 @@ def run_connect(config, datasets, workdir):
         label = CURVE_NAMES[shape_name]
         for member in ensemble["members"]:
             if member["member"] == 0.5:
-                rows.append(_row(f"{label} at t = 0.5", member))
-        rows.append(_row(f"{label}: ensemble of {len(ensemble_alphas)} points t = {ensemble_alphas}", ensemble["ensemble"]))
+                rows.append(common.table_row(f"{label} at t = 0.5", member))
+        rows.append(common.table_row(f"{label}: ensemble of {len(ensemble_alphas)} points t = {ensemble_alphas}", ensemble["ensemble"]))
         result.update(evaluation=evaluation.to_dict(), ensemble=ensemble)
         curves[shape_name] = result
         models[shape_name] = model
@@ -363,15 +359,15 @@ def run_spro(config, datasets, workdir):
             simplex, simplex.subspace_shape.center, datasets.test, datasets.train_eval, config.eval.batchnorm_steps
         )
         centers.append(evaluate.scores(probabilities, labels))
-        rows.append(_row(f"simplex {index}: center", centers[-1]))
+        rows.append(common.table_row(f"simplex {index}: center", centers[-1]))
         rows.append(
-            _row(f"simplex {index}: ensemble of {spro_config.ensemble_samples} samples", scored["simplexes"][index])
+            common.table_row(f"simplex {index}: ensemble of {spro_config.ensemble_samples} samples", scored["simplexes"][index])
         )
     seconds["evaluate"] = time.time() - start
     size, vertices = spro_config.num_models, spro_config.num_vertices
-    rows.append(_row(f"deep ensemble of the {size} base models", scored["deep_ensemble"]))
+    rows.append(common.table_row(f"deep ensemble of the {size} base models", scored["deep_ensemble"]))
     rows.append(
-        _row(f"ESPRO: {size} simplexes × {vertices} vertices, {spro_config.ensemble_samples} samples each",
+        common.table_row(f"ESPRO: {size} simplexes × {vertices} vertices, {spro_config.ensemble_samples} samples each",
              scored["espro"])
     )
 
