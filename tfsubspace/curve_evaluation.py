@@ -212,7 +212,7 @@ def length_ratio(model):
     segment = math.sqrt(max(difference_gram[-1, -1], 0.0))
     if segment == 0.0:
         raise ValueError("`model` has equal endpoints, so the length ratio is undefined.")
-    return float(_interval_lengths(model.subspace_shape, difference_gram, [0.0, 1.0]).sum() / segment)
+    return curve_length(model) / segment
 
 
 def summarize(t, values, lengths=None):
