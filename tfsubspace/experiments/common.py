@@ -43,12 +43,18 @@ def learning_rate_schedule(config, steps_per_epoch):
 
 
 def build_optimizer(config, steps_per_epoch, schedule=None):
-    """SGD with momentum and weight decay; `schedule` defaults to `learning_rate_schedule`."""
+    """SGD with momentum and the configured weight decay (`ts.optimizers.SGD`: "l2" is the papers').
+
+    `schedule` defaults to `learning_rate_schedule`.
+    """
+    from tfsubspace.optimizers import SGD
+
     train = config.train
-    return keras.optimizers.SGD(
+    return SGD(
         learning_rate=schedule if schedule is not None else learning_rate_schedule(config, steps_per_epoch),
         momentum=train.momentum,
         weight_decay=train.weight_decay or None,
+        weight_decay_mode=train.weight_decay_mode,
     )
 
 
