@@ -105,3 +105,25 @@ def test_bad_arguments_are_one_line_naming_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=f"`{name}`") as info:
         ts.optimizers.SGD(0.1, **kwargs)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["l2", "decoupled"])
+def test_binary_optimizer_follows_config_weight_decay_mode(mode):
+    from tfsubspace import config as config_lib
+    from tfsubspace.experiments import common
+
+    config = config_lib.base_config()
+    assert (config.train.weight_decay_mode, config.train.weight_decay) == ("l2", 1e-4)  # the papers' recipe
+    config.train.weight_decay_mode = mode
+    optimizer = common.build_optimizer(config_lib.validate(config), steps_per_epoch=10)
+    assert isinstance(optimizer, ts.optimizers.SGD)
+    assert (optimizer.weight_decay_mode, optimizer.decay_coefficient) == (mode, 1e-4)
+
+
+def test_config_refuses_an_unknown_weight_decay_mode():
+    from tfsubspace import config as config_lib
+
+    config = config_lib.base_config()
+    config.train.weight_decay_mode = "coupled"
+    with pytest.raises(ValueError, match=r"config.train.weight_decay_mode must be one of \('l2', 'decoupled'\)"):
+        config_lib.validate(config)
