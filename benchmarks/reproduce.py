@@ -265,7 +265,11 @@ def _collect(runs, cache, extract):
     for run in runs:
         result = cache.get(run.key)
         if result is not None:
-            value = extract(result)
+            try:
+                value = extract(result)
+            except (KeyError, TypeError, IndexError) as error:
+                raise ValueError(f"cached result {run.key} ({run.label}) lacks {error}: its results.json schema "
+                                 "differs from what this script reads; rerun it or update the reader") from None
             if value is not None:
                 values.append(value)
     return mean_std(values)
