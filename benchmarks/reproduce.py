@@ -6,13 +6,19 @@ r"""Reproduce the papers' claims on Fashion-MNIST through the training binary.
     .venv/bin/python benchmarks/reproduce.py --aggregate-only       # rewrite RESULTS.md, no training
 
 Every run is one call of `python -m tfsubspace.train` with a config from
-configs/ plus overrides. A run is keyed by the SHA-256 of its full config (seed
-included): its workdir is runs/reproduce/<key>/ (checkpoints, so an interrupted
-run resumes) and, once finished, its results.json is copied to
+configs/ plus overrides. A run is keyed by the SHA-256 of its config (seed
+included): every section that the run's method reads (seed, method, dataset,
+model, train, eval, and its own of subspace / baseline / connect / spro), so a
+new SWA option does not invalidate a standard run. Its workdir is
+runs/reproduce/<key>/ (checkpoints, so an interrupted run resumes) and, once
+finished, its results.json (with the config it ran) is copied to
 benchmarks/results/<key>.json, which is committed: the suite resumes after an
 interruption, runs in pieces (`--only CLAIM`), and re-aggregates from the
-committed files without retraining. A change of any config value (including a
-new default) gives a new key and a new run.
+committed files without retraining. Cached files are matched by the key of the
+config stored inside them. A change of any value the method reads (a new
+default included) gives a new key and a new run; a key added to the schema
+later is filled into older stored configs from LEGACY_VALUES (the value that
+reproduces what the code did before the key existed), or those runs are redone.
 
 RESULTS.md (next to this file) is written from every cached result: per claim
 the paper's statement, the measured mean ± std over seeds, and a verdict. How
@@ -52,6 +58,44 @@ PAPER_DECAY = 1e-4
 STRONG_DECAY = 5e-4
 # Evaluation that every run shares: no SavedModel (not needed here).
 COMMON = {"eval.export": False}
+# Config sections every method reads, and each method's own part of the rest.
+SHARED_SECTIONS = ("seed", "method", "dataset", "model", "train", "eval")
+METHOD_KEYS = {
+    "standard": (),
+    "subspace": ("subspace",),
+    "standard_ensemble": ("baseline.ensemble_size",),
+    "swa": ("baseline.swa_", "baseline.swag_"),
+    "snapshot": ("baseline.num_snapshots",),
+    "fge": ("baseline.fge_",),
+    "connect": ("connect",),
+    "spro": ("spro",),
+}
+# Keys added to the config schema after runs were cached: {dotted key: the value
+# that reproduces the behaviour from before the key existed}.
+LEGACY_VALUES = {}
+
+
+def _flatten(tree, prefix=""):
+    flat = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def run_key(config):
+    """The cache key of a config dict: SHA-256 of the values its method reads."""
+    flat = {**LEGACY_VALUES, **_flatten(config)}
+    prefixes = SHARED_SECTIONS + METHOD_KEYS.get(config.get("method"), ())
+    relevant = {
+        key: value for key, value in flat.items()
+        if any(key == p or key.startswith(p if p.endswith("_") else p + ".") for p in prefixes)
+    }
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -65,18 +109,14 @@ class Run:
         self.overrides = {**COMMON, **overrides}
         self.label = label
         self.config = _load_config(config_file, self.overrides)
-        text = json.dumps(self.config, sort_keys=True, default=str)
-        self.key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.key = run_key(self.config)
 
     @property
     def result_path(self):
         return os.path.join(RESULTS_DIR, f"{self.key}.json")
 
     def cached(self):
-        if not os.path.exists(self.result_path):
-            return None
-        with open(self.result_path) as f:
-            return json.load(f)
+        return _load_all().get(self.key)
 
     def command(self, workdir):
         flags = [f"--config={os.path.join(ROOT, 'configs', self.config_file)}", f"--workdir={workdir}"]
@@ -251,12 +291,14 @@ def _fmt(stat, scale=100.0, digits=2):
 
 
 def _load_all():
+    """{key of the stored config: result} for every cached results file."""
     loaded = {}
     if os.path.isdir(RESULTS_DIR):
         for name in sorted(os.listdir(RESULTS_DIR)):
             if name.endswith(".json"):
                 with open(os.path.join(RESULTS_DIR, name)) as f:
-                    loaded[name[:-5]] = json.load(f)
+                    result = json.load(f)
+                loaded[run_key(result["config"]) if "config" in result else name[:-5]] = result
     return loaded
 
 
@@ -601,16 +643,17 @@ def main(argv=None):
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     selected = args.only or list(suite_claims)
+    cache = _load_all()
     pending, seen = [], set()
     for claim in selected:
         for run in suite_claims[claim]:
-            if run.key not in seen and run.cached() is None:
+            if run.key not in seen and run.key not in cache:
                 seen.add(run.key)
                 pending.append(run)
     if args.list:
         for claim in selected:
             for run in suite_claims[claim]:
-                print(f"{claim:18s} {run.key} {'cached' if run.cached() else 'pending'}  {run.label}")
+                print(f"{claim:18s} {run.key} {'cached' if run.key in cache else 'pending'}  {run.label}")
         return 0
 
     start = time.time()

@@ -40,6 +40,28 @@ def test_the_full_suite_has_three_seeds_for_every_claim_and_the_budget_sweep():
     assert epochs == {(10, 1e-4), (20, 1e-4), (40, 1e-4), (80, 1e-4), (20, 5e-4), (40, 5e-4)}
 
 
+def test_a_run_key_ignores_the_config_of_other_methods():
+    run = reproduce._standard(10, 0)
+    config = json.loads(json.dumps(run.config))
+    config["baseline"]["swa_protocol"] = "paper"  # read by method="swa" only
+    config["subspace"]["beta"] = 3.0  # read by method="subspace" only
+    assert reproduce.run_key(config) == run.key
+    config["train"]["learning_rate"] = 0.05
+    assert reproduce.run_key(config) != run.key
+    swa = reproduce._swa(20, 0, 3)
+    changed = json.loads(json.dumps(swa.config))
+    changed["baseline"]["swa_protocol"] = "paper"
+    assert reproduce.run_key(changed) != swa.key
+
+
+def test_cached_files_are_matched_by_the_config_stored_in_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "RESULTS_DIR", str(tmp_path))
+    run = reproduce._standard(10, 0)
+    (tmp_path / "written-under-an-older-key.json").write_text(json.dumps({"config": run.config, "standard": {"x": 1}}))
+    assert run.cached()["standard"] == {"x": 1}
+    assert reproduce._standard(10, 1).cached() is None
+
+
 def _stat(values):
     return reproduce.mean_std(values)
 
