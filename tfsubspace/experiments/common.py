@@ -29,11 +29,21 @@ def build_shape(subspace_config):
     return ts.Simplex(num_vertices=subspace_config.num_vertices)
 
 
+def warmup_epochs(config):
+    """config.train.warmup_epochs, clamped to epochs - 1 so at least one epoch decays (logged)."""
+    train = config.train
+    clamped = max(0, min(train.warmup_epochs, train.epochs - 1))
+    if clamped != train.warmup_epochs:
+        logging.warning("train.warmup_epochs=%d clamped to %d: train.epochs=%d must keep one epoch of cosine decay.",
+                        train.warmup_epochs, clamped, train.epochs)
+    return clamped
+
+
 def learning_rate_schedule(config, steps_per_epoch):
     """Linear warm-up, then cosine decay to 0 over config.train.epochs (001 §4)."""
     train = config.train
     total_steps = train.epochs * steps_per_epoch
-    warmup_steps = train.warmup_epochs * steps_per_epoch
+    warmup_steps = warmup_epochs(config) * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup_steps else train.learning_rate,
         decay_steps=total_steps - warmup_steps,
