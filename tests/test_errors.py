@@ -134,11 +134,11 @@ def ctx(tmp_path, monkeypatch):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
     monkeypatch.delenv(data_lib.DATA_DIR_ENV_VAR, raising=False)
-    monkeypatch.setattr(data_lib, "DEFAULT_FASHION_MNIST_DIR", str(tmp_path / "no-default"))
-    monkeypatch.setattr(data_lib, "_load_from_tfds", offline_tfds)
-    data_lib._load_tfds_cached.cache_clear()
+    monkeypatch.setattr(data_lib.sources, "DEFAULT_FASHION_MNIST_DIR", str(tmp_path / "no-default"))
+    monkeypatch.setattr(data_lib.sources, "_load_from_tfds", offline_tfds)
+    data_lib.sources._load_tfds_cached.cache_clear()
     yield types.SimpleNamespace(tmp_path=tmp_path)
-    data_lib._load_tfds_cached.cache_clear()
+    data_lib.sources._load_tfds_cached.cache_clear()
 
 
 def corrupt_idx(ctx):
@@ -298,7 +298,9 @@ CATALOGUE = [
     # -- data (tmp files only; tensorflow_datasets replaced by an offline fake) --
     ("data_missing_files_say_what_to_install", FileNotFoundError,
      r"Fashion-MNIST is not available: .*`apt-get install dataset-fashion-mnist`",
-     lambda ctx: data_lib.load_arrays("fashion_mnist", data_dir=ctx.tmp_path / "empty")),
+     lambda ctx: data_lib.load_arrays("fashion_mnist")),
+    ("data_dir_that_does_not_exist", FileNotFoundError, r"data_dir '.*/nonexistent' does not exist or is not a directory",
+     lambda ctx: data_lib.load_arrays("fashion_mnist", data_dir=ctx.tmp_path / "nonexistent")),
     ("data_corrupt_idx", ValueError, r"train-images-idx3-ubyte: bad IDX magic number .*first two bytes must be zero",
      corrupt_idx),
     ("data_truncated_idx", ValueError, r"t10k-labels-idx1-ubyte: IDX file is truncated: .*should be 108 bytes long, but it is 101 bytes",
@@ -309,7 +311,7 @@ CATALOGUE = [
      checksum_mismatch),
     ("data_unknown_dataset", ValueError, r"Unknown dataset name 'imagenet'; allowed names: 'fashion_mnist', 'mnist'",
      lambda ctx: data_lib.load_arrays("imagenet")),
-    ("data_batch_size_zero", ValueError, r"batch_size must be a positive integer, got 0",
+    ("data_batch_size_zero", ValueError, r"`batch_size` must be an integer >= 1, got 0",
      lambda ctx: data_lib.build_datasets("fashion_mnist", batch_size=0)),
     # -- export ----------------------------------------------------------------
     ("export_alpha_outside", ValueError, r"`alpha` for Line\(\) must be in \[0, 1\], got 1\.5",
@@ -362,10 +364,10 @@ CATALOGUE = [
      lambda ctx: label_noise.corrupt_labels(np.arange(10) % 3, 1.5, num_classes=3)),
     # -- checkpoints (issue 6 item 1) -------------------------------------------
     ("checkpoint_corrupt_weights", checkpointing.CheckpointError,
-     r"cannot load .*epoch-00001/model\.weights\.h5 into this model: ",
+     r"epoch-00001/model\.weights\.h5 is damaged: its SHA-256 does not match manifest\.json",
      checkpoint_with_corrupt_weights),
     ("checkpoint_latest_incomplete", checkpointing.CheckpointError,
-     r"latest names 'epoch-00001', which is not a complete checkpoint; delete the checkpoint directory",
+     r"latest names 'epoch-00001', which is not a complete checkpoint; no older checkpoint is complete",
      checkpoint_latest_points_at_incomplete),
     # -- model zoo -------------------------------------------------------------
     ("zoo_unknown_model", ValueError, r"`name` must be one of \['mlp', 'small_cnn', 'cresnet20'\], got 'vgg'",

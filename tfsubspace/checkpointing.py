@@ -383,17 +383,17 @@ def restore(model, path, callbacks=(), steps_per_epoch=None):
         name: _arrays_in(saved, arrays, path) for name, saved in state.get("callbacks", {}).items()
     }
     _check_finite(arrays.values(), os.path.join(path, ARRAYS))
-    generators = _seed_generators(model)
-    if sorted(random_states) != sorted(f"s{i}" for i in range(len(generators))):
-        raise CheckpointError(
-            f"{path} holds {len(random_states)} random-generator states, the model has {len(generators)}."
-        )
     model.optimizer.build(model.trainable_variables)
     weights = os.path.join(path, WEIGHTS)
     try:
         model.load_weights(weights)
     except Exception as error:  # h5py/Keras raise many types for corrupt or mismatched files
         raise CheckpointError(f"cannot load {weights} into this model: {_first_line(error)}") from None
+    generators = _seed_generators(model)
+    if sorted(random_states) != sorted(f"s{i}" for i in range(len(generators))):
+        raise CheckpointError(
+            f"{path} holds {len(random_states)} random-generator states, the model has {len(generators)}."
+        )
     _check_finite(list(model.weights) + list(model.optimizer.variables), weights)
     iterations = int(model.optimizer.iterations.numpy())
     if steps_per_epoch is not None and iterations != state["epoch"] * steps_per_epoch:

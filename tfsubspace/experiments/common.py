@@ -10,7 +10,7 @@ import os
 import keras
 from absl import logging
 
-from tfsubspace import checkpointing
+from tfsubspace import checkpointing, files
 from tfsubspace.callbacks import StopOnNonFiniteLoss, SubspaceGeometry
 from tfsubspace.model import SubspaceModel
 
@@ -92,6 +92,18 @@ def compile_model(model, config, steps_per_epoch, schedule=None):
     return model
 
 
+def checkpoint_directory(workdir, tag):
+    """`workdir/checkpoints/<tag>`, created; refused if it is not a directory inside the workdir."""
+    directory = os.path.join(workdir, "checkpoints", tag)
+    for path in (os.path.join(workdir, "checkpoints"), directory):
+        if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
+            raise checkpointing.CheckpointError(f"{path} must be a directory of checkpoints, not a file or a symlink")
+    os.makedirs(directory, exist_ok=True)
+    if not files.inside(directory, workdir):
+        raise checkpointing.CheckpointError(f"{directory} resolves outside the workdir {workdir}")
+    return directory
+
+
 def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_seed=None):
     """Trains `model`, checkpointing every epoch; resumes from the last checkpoint.
 
@@ -106,14 +118,15 @@ def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_
     Returns (history of all epochs, seconds spent training).
     """
     epochs = config.train.epochs if epochs is None else epochs
-    directory = os.path.join(workdir, "checkpoints", tag)
-    latest = checkpointing.latest_checkpoint(directory)
+    directory = checkpoint_directory(workdir, tag)
     # Callbacks that add to the logs come first, so checkpoints and TensorBoard record what they add.
     logged = ([SubspaceGeometry()] if isinstance(model, SubspaceModel) else []) + list(callbacks)
-    state = None
+    latest, state = checkpointing.restore_latest(model, directory, logged, steps_per_epoch=datasets.steps_per_epoch)
     if latest is not None:
-        state = checkpointing.restore(model, latest, logged)
         logging.info("Resuming %s from %s (epoch %d of %d).", tag, latest, state["epoch"], epochs)
+        if state["epoch"] > epochs:
+            raise checkpointing.CheckpointError(
+                f"{latest} has trained {state['epoch']} epochs, more than the {epochs} asked for")
     initial_epoch = state["epoch"] if state else 0
     checkpoint = checkpointing.EpochCheckpoint(directory, state=state, callbacks=logged)
     all_callbacks = logged + [
