@@ -170,6 +170,19 @@ def _fraction(value, key, closed):
     checks.fraction(value, f"config.{key}", closed=closed)
 
 
+def _model_kwargs(config):
+    """config.model.kwargs must be arguments of the zoo model (the binary sets the others)."""
+    import inspect
+
+    from tfsubspace.models import MODELS as ZOO
+
+    allowed = [p for p in inspect.signature(ZOO[config.model.name]).parameters
+               if p not in ("input_shape", "num_classes", "dropout")]
+    for key in config.model.kwargs:
+        if key not in allowed:
+            _fail(f"model.kwargs.{key}", f"is not an argument of {config.model.name}; allowed: {allowed}.")
+
+
 def _seeds(config):
     """config.seed and every seed derived from it (seed + i) must be valid library seeds."""
     offsets = {"standard_ensemble": config.baseline.ensemble_size, "connect": 2, "spro": config.spro.num_models}
@@ -264,6 +277,7 @@ def validate(config):
     _fraction(config.dataset.label_noise, "dataset.label_noise", closed=True)
     checks.seed(config.dataset.label_noise_seed, "config.dataset.label_noise_seed")
     _one_of(config.model.name, "model.name", MODELS)
+    _model_kwargs(config)
     dropout = checks.fraction(config.model.dropout, "config.model.dropout", closed=False)
     if dropout and config.model.name not in DROPOUT_MODELS:
         _fail("model.dropout", f"is only supported by models {DROPOUT_MODELS}, got model.name={config.model.name!r}.")

@@ -119,6 +119,7 @@ def _split_model_kwargs(argv):
 def parse_flags(argv):
     """absl's flag parsing, with every failure (a misspelt key, a bad config file) as one line."""
     model_kwargs, argv = _split_model_kwargs(argv)
+    sys.argv[:] = _split_model_kwargs(sys.argv)[1]  # config_flags reads its overrides from sys.argv too
     try:
         rest = flags.FLAGS(argv)
         config = _CONFIG.value  # loading the file and applying overrides happens here or above

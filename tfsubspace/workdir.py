@@ -162,6 +162,15 @@ def _read_record(path):
     return record
 
 
+def _has_checkpoints(path):
+    """True if any phase under `path/checkpoints` holds a checkpoint or a temporary one."""
+    root = os.path.join(path, "checkpoints")
+    if not os.path.isdir(root):
+        return False
+    return any(os.path.isdir(os.path.join(root, tag)) and os.listdir(os.path.join(root, tag))
+               for tag in os.listdir(root)) or any(not os.path.isdir(os.path.join(root, t)) for t in os.listdir(root))
+
+
 def _write_record(path, record):
     files.write_atomically(os.path.join(path, RECORD), json.dumps(record, indent=1))
 
@@ -203,11 +212,11 @@ def open_workdir(path, config, restart=False, extend=False):
         if restart:
             _start_afresh(path)
             record = None
-        elif record is None and os.path.isdir(os.path.join(path, "checkpoints")) and os.listdir(
-            os.path.join(path, "checkpoints")
-        ):
+        elif record is None and _has_checkpoints(path):
             raise WorkdirError(f"--workdir {path} holds checkpoints but no {RECORD} (written by an older "
                                "tfsubspace?), so its config is unknown; pass --restart to start afresh")
+        elif record is not None and not _has_checkpoints(path):
+            record = None  # an earlier run stopped before training anything: nothing to protect
         if record is None:
             record = {"library_version": _version(), "config": current,
                       "events": [{"event": "created", "time": _now(), "epochs": config.train.epochs}]}
