@@ -30,6 +30,7 @@ diverged run) is one line `tfsubspace.train: error: ...` and exit code 1.
 import ast
 import gc
 import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -123,6 +124,8 @@ def parse_flags(argv):
     try:
         rest = flags.FLAGS(argv)
         config = _CONFIG.value  # loading the file and applying overrides happens here or above
+        if config is not None:
+            config.to_dict()  # a config that failed to load is a proxy that raises only when used
     except flags.Error as error:
         sys.exit(f"{PREFIX}{_one_line(error)}")
     except Exception as error:  # config_flags raises many types for a missing or broken config file
@@ -142,7 +145,10 @@ def _config_problem(error):
     """One line for an error raised while loading --config or applying an override."""
     text = _one_line(error)
     if isinstance(error, (AttributeError, KeyError)):
-        return f"unknown config key in an override: {text.strip(chr(34) + chr(39))}"
+        # ml_collections' message is the repr of a KeyError: quotes, escaped quotes, "\n".
+        match = re.match(r"^\W*(\w+)\W*(.*)$", text.replace("\\'", "'").replace("\\n", " "))
+        key, rest = (match.group(1), match.group(2).rstrip("'\"")) if match else (text, "")
+        return f"unknown config key {key!r} in an override{'; ' + rest if rest else ''}"
     if "No such file or directory" in text or "Failed loading config file" in text:
         return f"--config file cannot be loaded: {text}"
     return f"--config: {type(error).__name__}: {text}"
@@ -151,14 +157,15 @@ def _config_problem(error):
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"{PREFIX}unexpected arguments: {argv[1:]}")
-    if _CONFIG.value is None or _WORKDIR.value is None:
+    config = _CONFIG.value  # loaded and checked by parse_flags
+    if config is None or _WORKDIR.value is None:
         sys.exit(f"{PREFIX}both --config=configs/<name>.py and --workdir=DIR are required")
-    logging.info("Config:\n%s", _CONFIG.value)
+    logging.info("Config:\n%s", config)
     import tensorflow as tf
 
     try:
         title = os.path.splitext(os.path.basename(config_flags.get_config_filename(flags.FLAGS["config"])))[0]
-        run(_CONFIG.value, _WORKDIR.value, title=title, restart=_RESTART.value, extend=_EXTEND.value)
+        run(config, _WORKDIR.value, title=title, restart=_RESTART.value, extend=_EXTEND.value)
     except (ValueError, FileNotFoundError, NonFiniteLossError) as error:
         # A wrong config, missing data, a bad checkpoint or a diverged run: one line, not a traceback.
         sys.exit(f"{PREFIX}{_one_line(error)}")
