@@ -182,3 +182,17 @@ def test_a_read_only_workdir_is_one_line_naming_the_path(tiny_disk):
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(tiny_disk)], check=True)
     assert_one_line_error(stopped, f"cannot write {workdir}", "read-only")
+
+
+def test_a_full_disk_while_exporting_and_reporting_is_one_line_naming_the_path(tmp_path, tiny_disk):
+    small = ["--config.train.epochs=1", "--config.dataset.train_subset=256", "--config.eval.batchnorm_steps=1",
+             "--config.model.kwargs.width=4"]
+    conftest.run_binary("fashion_mnist_standard.py", tmp_path / "run", *small)
+    workdir = tiny_disk / "run"
+    shutil.copytree(tmp_path / "run" / "checkpoints", workdir / "checkpoints")
+    shutil.copy(tmp_path / "run" / "workdir.json", workdir / "workdir.json")
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    (tiny_disk / "filler").write_bytes(b"\0" * (free - 48 * 1024))  # room for less than model.keras
+    stopped = conftest.run_binary("fashion_mnist_standard.py", workdir, *small, check=False)
+    assert_one_line_error(stopped, f"cannot write {workdir}/", "the disk is full")
+    assert not any(".tmp" in name for name in os.listdir(workdir))  # no half-written file left

@@ -202,7 +202,8 @@ def save(model, directory, state, callbacks=(), keep=2):
     files.remove(temporary)
     os.mkdir(temporary)
     try:
-        _write_parts(model, temporary, state, callbacks)
+        with files.naming(temporary):
+            _write_parts(model, temporary, state, callbacks)
     except BaseException:
         gc.collect()  # drop h5py handles of a failed write now, not at interpreter exit
         shutil.rmtree(temporary, ignore_errors=True)

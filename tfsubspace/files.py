@@ -8,6 +8,7 @@
 - `replacing(path)` does the same for writers that want a path (matplotlib,
   h5py): it yields the fresh temporary path and renames it into place on success.
 - `remove(path)` deletes a file, a directory tree or a symlink (never its target).
+- `naming(path)` gives an OSError without a filename (a full disk) that path;
 - `inside(path, root)` tells whether `path` resolves inside `root`.
 - `describe(error)` turns an `OSError` into one line naming the path.
 
@@ -61,11 +62,22 @@ def fsync_directory(path):
         os.close(descriptor)
 
 
+@contextlib.contextmanager
+def naming(path):
+    """Gives an OSError raised inside the block (a write to a full disk has none) `path` as its filename."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), os.fspath(path)) from None
+
+
 def write_atomically(path, text):
     """Writes `text` to `path` through a fresh temporary file and an atomic rename."""
     temporary = f"{path}.tmp"
     try:
-        with create_fresh(temporary) as f:
+        with naming(path), create_fresh(temporary) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -83,7 +95,8 @@ def replacing(path, suffix=""):
     temporary = f"{path}.tmp{suffix}"
     create_fresh(temporary).close()  # claims the name: nothing planted there is followed
     try:
-        yield temporary
+        with naming(path):
+            yield temporary
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -28,6 +28,7 @@ diverged run) is one line `tfsubspace.train: error: ...` and exit code 1.
 """
 
 import ast
+import errno
 import gc
 import os
 import re
@@ -84,15 +85,31 @@ def run(config, workdir, title="tfsubspace", restart=False, extend=False):
             final_model.save(path)
         if config.eval.export:
             path = os.path.join(workdir, "savedmodel", "1")
-            if isinstance(final_model, SubspaceModel):
-                final_model.export(path)  # its inference point, as stock layers
-            else:
-                final_model.export(path, format="tf_saved_model", verbose=False)
+            with files.naming(path):
+                _export(final_model, path)
             results["savedmodel"] = path
         paths = reporting.report(results, workdir, title=title)
     print(reporting.markdown_table(results), flush=True)
     print("Wrote " + ", ".join(sorted(paths.values())), flush=True)
     return results
+
+
+def _export(final_model, path):
+    import tensorflow as tf
+
+    try:
+        if isinstance(final_model, SubspaceModel):
+            final_model.export(path)  # its inference point, as stock layers
+        else:
+            final_model.export(path, format="tf_saved_model", verbose=False)
+    except (tf.errors.OpError, OSError) as error:
+        files.remove(path)  # no half-written SavedModel left behind
+        if isinstance(error, OSError):
+            raise
+        # TensorFlow's writer says "<file>; No space left on device".
+        message = (error.message or "").splitlines()[0].split("; ")[-1]
+        code = errno.ENOSPC if "No space left" in message else errno.EROFS if "Read-only" in message else None
+        raise OSError(code, message, path) from None
 
 
 def _literal(text):
