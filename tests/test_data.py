@@ -54,11 +54,11 @@ def offline(monkeypatch, tmp_path):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
     monkeypatch.delenv(data.DATA_DIR_ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "DEFAULT_FASHION_MNIST_DIR", str(tmp_path / "no-default"))
-    monkeypatch.setattr(data, "_load_from_tfds", failing_tfds)
-    data._load_tfds_cached.cache_clear()
+    monkeypatch.setattr(data.sources, "DEFAULT_FASHION_MNIST_DIR", str(tmp_path / "no-default"))
+    monkeypatch.setattr(data.sources, "_load_from_tfds", failing_tfds)
+    data.sources._load_tfds_cached.cache_clear()
     yield calls
-    data._load_tfds_cached.cache_clear()
+    data.sources._load_tfds_cached.cache_clear()
 
 
 def batches(dataset):
@@ -123,9 +123,13 @@ def test_build_datasets_on_real_fashion_mnist():
     assert abs(eval_images.mean()) < 0.1 and abs(eval_images.std() - 1) < 0.1
 
 
-def test_doc_examples_run():
-    results = doctest.testmod(data, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert results.attempted > 10 and results.failed == 0
+def test_doc_examples_of_every_data_module_run():
+    attempted = 0
+    for module in (data, data.idx, data.sources, data.validators, data.pipeline, data.splits):
+        results = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert results.failed == 0, module.__name__
+        attempted += results.attempted
+    assert attempted > 10
 
 
 # ---------------------------------------------------------------- IDX parser
@@ -191,7 +195,7 @@ def test_env_var_directory_is_searched(tmp_path, monkeypatch, offline):
     write_fake_fashion_mnist(tmp_path / "env")
     monkeypatch.setenv(data.DATA_DIR_ENV_VAR, str(tmp_path / "env"))
     with pytest.raises(ValueError, match="SHA-256"):  # found, hence verified
-        data.load_arrays("fashion_mnist", data_dir=tmp_path / "empty")
+        data.load_arrays("fashion_mnist")
 
 
 def test_partial_copy_names_the_missing_files(tmp_path, offline):
@@ -223,7 +227,7 @@ def test_tfds_fallback_arrays_are_normalized(tmp_path, monkeypatch, offline):
         images = rng.integers(0, 256, (7, 28, 28, 1), dtype=np.uint8)
         return (images, np.arange(7, dtype=np.int32)), (images[:3, ..., 0], np.arange(3))
 
-    monkeypatch.setattr(data, "_load_from_tfds", fake_tfds)
+    monkeypatch.setattr(data.sources, "_load_from_tfds", fake_tfds)
     for name in ("fashion_mnist", "mnist"):
         (x_train, y_train), (x_test, y_test) = data.load_arrays(name, data_dir=tmp_path)
         assert x_train.shape == (7, 28, 28, 1) and x_test.shape == (3, 28, 28, 1)
@@ -409,7 +413,7 @@ def test_build_datasets_checks_arguments_before_loading(monkeypatch):
     def must_not_load(*args, **kwargs):
         raise AssertionError("data loaded before arguments were checked")
 
-    monkeypatch.setattr(data, "load_arrays", must_not_load)
+    monkeypatch.setattr(data.sources, "load_with_source", must_not_load)
     bad_arguments = [
         (dict(batch_size=0), "batch_size"),
         (dict(batch_size=8, augment="mixup"), "augment"),

@@ -16,6 +16,7 @@ item 5): no pickle / eval / exec / unsafe deserialization in the library, and a
 """
 
 import gzip
+import json
 import os
 import re
 import struct
@@ -33,6 +34,7 @@ import tfsubspace as ts
 from tfsubspace import config as config_lib
 from tfsubspace import data as data_lib
 from tfsubspace import checkpointing
+from tfsubspace import workdir as workdir_lib
 from tfsubspace.baselines import label_noise
 from tfsubspace.models import get_model
 
@@ -126,6 +128,12 @@ def locked_config(**changes):
     return config
 
 
+def config_with_kwargs(**kwargs):
+    config = config_lib.base_config()
+    config.model.kwargs.update(kwargs)
+    return config
+
+
 @pytest.fixture
 def ctx(tmp_path, monkeypatch):
     """What a catalogue entry may need: a scratch directory and an offline tfds."""
@@ -134,11 +142,11 @@ def ctx(tmp_path, monkeypatch):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
     monkeypatch.delenv(data_lib.DATA_DIR_ENV_VAR, raising=False)
-    monkeypatch.setattr(data_lib, "DEFAULT_FASHION_MNIST_DIR", str(tmp_path / "no-default"))
-    monkeypatch.setattr(data_lib, "_load_from_tfds", offline_tfds)
-    data_lib._load_tfds_cached.cache_clear()
+    monkeypatch.setattr(data_lib.sources, "DEFAULT_FASHION_MNIST_DIR", str(tmp_path / "no-default"))
+    monkeypatch.setattr(data_lib.sources, "_load_from_tfds", offline_tfds)
+    data_lib.sources._load_tfds_cached.cache_clear()
     yield types.SimpleNamespace(tmp_path=tmp_path)
-    data_lib._load_tfds_cached.cache_clear()
+    data_lib.sources._load_tfds_cached.cache_clear()
 
 
 def corrupt_idx(ctx):
@@ -188,6 +196,154 @@ def checkpoint_latest_points_at_incomplete(ctx):
     checkpointing.save(compiled_line_model(), directory, {"epoch": 1})
     (directory / "epoch-00001" / checkpointing.STATE).unlink()
     return checkpointing.latest_checkpoint(directory)
+
+
+# -- checkpoint damage reached past the manifest (as if the damage predates it, or the manifest was redone)
+
+
+def momentum_line_model():
+    model = line_model()
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "mse")
+    return model
+
+
+def saved_checkpoint(ctx, epochs=1, steps=2):
+    """A fitted line model's checkpoint directory (2 steps per epoch) and its latest path."""
+    model = momentum_line_model()
+    x, y = np.random.default_rng(0).normal(size=(8, 4)).astype("float32"), np.zeros((8, 3), "float32")
+    directory = ctx.tmp_path / "ckpt"
+    model.fit(x, y, batch_size=8 // steps, epochs=epochs, verbose=0, callbacks=[checkpointing.EpochCheckpoint(directory)])
+    return directory, Path(checkpointing.latest_checkpoint(directory))
+
+
+def rehash(path):
+    """Rewrites the manifest so the later checks (not the SHA-256) meet the damage."""
+    manifest = {"format": 1, "sha256": {part: checkpointing._sha256(path / part) for part in checkpointing.PARTS}}
+    (path / checkpointing.MANIFEST).write_text(json.dumps(manifest))
+
+
+def restore_after(damage):
+    def call(ctx):
+        directory, path = saved_checkpoint(ctx, epochs=damage.__defaults__[0] if damage.__defaults__ else 1)
+        damage(directory, path)
+        rehash(path)
+        return checkpointing.restore(momentum_line_model(), path, steps_per_epoch=2)
+    return call
+
+
+def truncate_random(directory, path):
+    data = (path / checkpointing.RANDOM).read_bytes()
+    (path / checkpointing.RANDOM).write_bytes(data[: len(data) // 2])
+
+
+def garbage_arrays(directory, path):
+    (path / checkpointing.ARRAYS).write_bytes(b"\x93NUMPY garbage that is no zip archive" * 4)
+
+
+def inf_in_an_optimizer_slot(directory, path):
+    import h5py
+
+    with h5py.File(path / checkpointing.WEIGHTS, "r+") as f:
+        names = []
+        f.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) and "optimizer" in name
+                     and item.dtype.kind == "f" and item.size > 1 else None)
+        f[names[0]][...] = np.inf
+
+
+def epoch_edited(directory, path):
+    state = json.loads((path / checkpointing.STATE).read_text())
+    state["epoch"] = 3
+    (path / checkpointing.STATE).write_text(json.dumps(state))
+
+
+def earlier_weights(directory, path, epochs=2):
+    older = sorted(p for p in directory.iterdir() if p.name.startswith("epoch-"))[0]
+    (path / checkpointing.WEIGHTS).write_bytes((older / checkpointing.WEIGHTS).read_bytes())
+
+
+def odd_state_field(directory, path):
+    state = json.loads((path / checkpointing.STATE).read_text())
+    state["history"] = {"loss": "low"}
+    (path / checkpointing.STATE).write_text(json.dumps(state))
+
+
+def latest_holding(text):
+    def call(ctx):
+        directory, _ = saved_checkpoint(ctx)
+        (ctx.tmp_path / "outside").mkdir()
+        (directory / checkpointing.LATEST).write_bytes(text)
+        return checkpointing.latest_checkpoint(directory)
+    return call
+
+
+def latest_as_directory(ctx):
+    directory, _ = saved_checkpoint(ctx)
+    (directory / checkpointing.LATEST).unlink()
+    (directory / checkpointing.LATEST).mkdir()
+    return checkpointing.latest_checkpoint(directory)
+
+
+def nothing_usable_left(ctx):
+    directory, path = saved_checkpoint(ctx)
+    (path / checkpointing.WEIGHTS).write_bytes(b"garbage")
+    return checkpointing.restore_latest(momentum_line_model(), directory)
+
+
+def record_then(change, **kwargs):
+    def call(ctx):
+        config = config_lib.base_config()
+        with workdir_lib.open_workdir(ctx.tmp_path / "run", config):
+            (ctx.tmp_path / "run" / "checkpoints" / "subspace").mkdir(parents=True)
+            (ctx.tmp_path / "run" / "checkpoints" / "subspace" / "latest").write_text("epoch-00001")
+        change(config)
+        with workdir_lib.open_workdir(ctx.tmp_path / "run", config, **kwargs):
+            pass
+    return call
+
+
+def locked_twice(ctx):
+    config = config_lib.base_config()
+    with workdir_lib.open_workdir(ctx.tmp_path / "run", config):
+        with workdir_lib.open_workdir(ctx.tmp_path / "run", config):
+            pass
+
+
+def workdir_is_a_file(ctx):
+    (ctx.tmp_path / "file").write_text("x")
+    with workdir_lib.open_workdir(ctx.tmp_path / "file", config_lib.base_config()):
+        pass
+
+
+def broken_record(ctx):
+    (ctx.tmp_path / "run").mkdir()
+    (ctx.tmp_path / "run" / workdir_lib.RECORD).write_text("{half")
+    with workdir_lib.open_workdir(ctx.tmp_path / "run", config_lib.base_config()):
+        pass
+
+
+def unfreeze_after_fit(ctx):
+    model = compiled_line_model()
+    model.freeze_points([0])
+    model.fit(np.zeros((4, 4), "float32"), np.zeros((4, 3), "float32"), verbose=0)
+    return model.freeze_points([1])
+
+
+def set_learning_rate(value):
+    def change(config):
+        config.train.learning_rate = value
+    return change
+
+
+def set_epochs(value):
+    def change(config):
+        config.train.epochs = value
+    return change
+
+
+def set_method(value):
+    def change(config):
+        config.method = value
+    return change
 
 
 def sweep_with(**kwargs):
@@ -257,7 +413,7 @@ CATALOGUE = [
      lambda ctx: ts.convert(dense_net(), ts.Line(), sampling="per_step")),
     ("convert_unknown_init", ValueError, r"`init` must be one of \('independent', 'point'\), got 'zeros'",
      lambda ctx: ts.convert(dense_net(), ts.Line(), init="zeros")),
-    ("convert_negative_seed", ValueError, r"`seed` must be None or an integer in \[0, 2\*\*31 - 2\], got -3",
+    ("convert_negative_seed", ValueError, r"`seed` must be an integer in \[0, 2\*\*31 - 2\] or None, got -3",
      lambda ctx: ts.convert(dense_net(), ts.Line(), seed=-3)),
     ("convert_string_instead_of_model", TypeError, r"`model` must be a keras\.Model, got str",
      lambda ctx: ts.convert("model.keras", ts.Line())),
@@ -291,16 +447,16 @@ CATALOGUE = [
      lambda ctx: config_lib.validate(locked_config(method="mc_dropout"))),
     ("config_label_noise_outside_unit_interval", ValueError, r"config\.dataset\.label_noise must be .*\[0, 1\].*got 1\.5",
      lambda ctx: config_lib.validate(locked_config(dataset__label_noise=1.5))),
-    ("config_warmup_not_below_epochs", ValueError, r"config\.train\.warmup_epochs must be < train\.epochs \(10\), got 10",
-     lambda ctx: config_lib.validate(locked_config(train__warmup_epochs=10))),
-    ("config_negative_beta", ValueError, r"config\.subspace\.beta must be a number >= 0, got -1\.0",
+    ("config_negative_beta", ValueError, r"config\.subspace\.beta must be a finite number >= 0, got -1\.0",
      lambda ctx: config_lib.validate(locked_config(subspace__beta=-1.0))),
     ("config_eval_alpha_outside", ValueError, r"config\.eval\.alphas must be a non-empty list of numbers in \[0, 1\]",
      lambda ctx: config_lib.validate(locked_config(eval__alphas=(0.0, 1.5)))),
     # -- data (tmp files only; tensorflow_datasets replaced by an offline fake) --
     ("data_missing_files_say_what_to_install", FileNotFoundError,
      r"Fashion-MNIST is not available: .*`apt-get install dataset-fashion-mnist`",
-     lambda ctx: data_lib.load_arrays("fashion_mnist", data_dir=ctx.tmp_path / "empty")),
+     lambda ctx: data_lib.load_arrays("fashion_mnist")),
+    ("data_dir_that_does_not_exist", FileNotFoundError, r"data_dir '.*/nonexistent' does not exist or is not a directory",
+     lambda ctx: data_lib.load_arrays("fashion_mnist", data_dir=ctx.tmp_path / "nonexistent")),
     ("data_corrupt_idx", ValueError, r"train-images-idx3-ubyte: bad IDX magic number .*first two bytes must be zero",
      corrupt_idx),
     ("data_truncated_idx", ValueError, r"t10k-labels-idx1-ubyte: IDX file is truncated: .*should be 108 bytes long, but it is 101 bytes",
@@ -311,7 +467,7 @@ CATALOGUE = [
      checksum_mismatch),
     ("data_unknown_dataset", ValueError, r"Unknown dataset name 'imagenet'; allowed names: 'fashion_mnist', 'mnist'",
      lambda ctx: data_lib.load_arrays("imagenet")),
-    ("data_batch_size_zero", ValueError, r"batch_size must be a positive integer, got 0",
+    ("data_batch_size_zero", ValueError, r"`batch_size` must be an integer >= 1, got 0",
      lambda ctx: data_lib.build_datasets("fashion_mnist", batch_size=0)),
     # -- export ----------------------------------------------------------------
     ("export_alpha_outside", ValueError, r"`alpha` for Line\(\) must be in \[0, 1\], got 1\.5",
@@ -364,11 +520,82 @@ CATALOGUE = [
      lambda ctx: label_noise.corrupt_labels(np.arange(10) % 3, 1.5, num_classes=3)),
     # -- checkpoints (issue 6 item 1) -------------------------------------------
     ("checkpoint_corrupt_weights", checkpointing.CheckpointError,
-     r"cannot load .*epoch-00001/model\.weights\.h5 into this model: ",
+     r"epoch-00001/model\.weights\.h5 is damaged: its SHA-256 does not match manifest\.json",
      checkpoint_with_corrupt_weights),
     ("checkpoint_latest_incomplete", checkpointing.CheckpointError,
-     r"latest names 'epoch-00001', which is not a complete checkpoint; delete the checkpoint directory",
+     r"latest names 'epoch-00001', which is not a complete checkpoint; no older checkpoint is complete",
      checkpoint_latest_points_at_incomplete),
+    # -- issue 13: silent wrong values, numpy scalars, seeds ---------------------
+    ("line_alpha_eager_tensor_outside", ValueError, r"`alpha` for Line\(\) must be in \[0, 1\], got 5\.0",
+     lambda ctx: ts.Line().coefficients(tf.constant(5.0))),
+    ("simplex_alpha_eager_tensor_off_simplex", ValueError, r"`alpha` .* must sum to 1",
+     lambda ctx: ts.Simplex(3).coefficients(tf.constant([0.5, 0.5, 0.5]))),
+    ("set_alpha_bool", ValueError, r"`alpha` for Line\(\) must be a number in \[0, 1\], got True",
+     lambda ctx: line_model().set_alpha(True)),
+    ("coefficients_bool_in_a_batch", ValueError, r"`alpha` for Line\(\) must be a number in \[0, 1\], got \[True, 0\.5\]",
+     lambda ctx: ts.Line().coefficients([True, 0.5])),
+    ("freeze_points_unfreeze_after_the_optimizer_is_built", ValueError,
+     r"`indices` \[1\] would unfreeze points \[0\] once the optimizer is built.*compile again",
+     unfreeze_after_fit),
+    ("freeze_points_float_index", ValueError, r"`indices` must be a list of point indices in \[0, 1\], got \[1\.0\]",
+     lambda ctx: line_model().freeze_points([1.0])),
+    ("convert_seed_above_range", ValueError, r"`seed` must be an integer in \[0, 2\*\*31 - 2\] or None, got 3000000000",
+     lambda ctx: ts.convert(dense_net(), ts.Line(), seed=3_000_000_000)),
+    ("convert_bool_beta", ValueError, r"`beta` must be a finite number >= 0, got True",
+     lambda ctx: ts.convert(dense_net(), ts.Line(), beta=True)),
+    ("config_seed_above_range", ValueError, r"config\.seed must be an integer in \[0, 2\*\*31 - 2\], got 4294967296",
+     lambda ctx: config_lib.validate(locked_config(seed=4294967296))),
+    ("config_derived_seed_above_range", ValueError, r"config\.seed must be <= 2147483645 for method 'connect'",
+     lambda ctx: config_lib.validate(locked_config(method="connect", seed=2**31 - 2))),
+    ("config_model_kwarg_unknown", ValueError, r"config\.model\.kwargs\.widht is not an argument of small_cnn; allowed: \[.*'width'",
+     lambda ctx: config_lib.validate(config_with_kwargs(widht=8))),
+    ("data_seed_above_range", ValueError, r"`seed` must be an integer in \[0, 2\*\*31 - 2\], got 3000000000",
+     lambda ctx: data_lib.build_datasets("fashion_mnist", batch_size=8, seed=3_000_000_000)),
+    ("data_label_noise_nan", ValueError, r"`label_noise` must be a finite number in \[0, 1\], got nan",
+     lambda ctx: data_lib.build_datasets("fashion_mnist", batch_size=8, label_noise=float("nan"))),
+    # -- issue 13: checkpoints are verified before use --------------------------
+    ("checkpoint_truncated_random_npz", checkpointing.CheckpointError,
+     r"cannot read .*random\.npz: not a valid \.npz archive of arrays", restore_after(truncate_random)),
+    ("checkpoint_garbage_callback_arrays", checkpointing.CheckpointError,
+     r"cannot read .*callback_arrays\.npz: not a valid \.npz archive of arrays \((?!.*allow_pickle)", restore_after(garbage_arrays)),
+    ("checkpoint_inf_optimizer_slot", checkpointing.CheckpointError,
+     r"model\.weights\.h5 holds non-finite values in .*", restore_after(inf_in_an_optimizer_slot)),
+    ("checkpoint_epoch_number_edited", checkpointing.CheckpointError,
+     r"state\.json: `epoch` must be 1 \(the checkpoint directory's epoch\), got 3", restore_after(epoch_edited)),
+    ("checkpoint_earlier_weights_under_a_later_state", checkpointing.CheckpointError,
+     r"model\.weights\.h5 is at optimizer step 2, but state\.json says epoch 2 \(4 steps of 2\)",
+     restore_after(earlier_weights)),
+    ("checkpoint_odd_state_field", checkpointing.CheckpointError,
+     r"state\.json: `history\.loss` must be a list of at most 1 numbers, got 'low'", restore_after(odd_state_field)),
+    ("checkpoint_latest_escapes_the_directory", checkpointing.CheckpointError,
+     r"latest names 'epoch-00002/\.\./\.\./\.\./outside/x', not a checkpoint directory epoch-NNNNN",
+     latest_holding(b"epoch-00002/../../../outside/x")),
+    ("checkpoint_latest_absolute_path", checkpointing.CheckpointError, r"latest names '/etc', not a checkpoint directory",
+     latest_holding(b"/etc")),
+    ("checkpoint_latest_binary", checkpointing.CheckpointError, r"latest does not hold a checkpoint name \(binary content\)",
+     latest_holding(b"\xff\xfe\x00garbage")),
+    ("checkpoint_latest_is_a_directory", checkpointing.CheckpointError, r"latest is not a regular file",
+     latest_as_directory),
+    ("checkpoint_nothing_usable_left", checkpointing.CheckpointError,
+     r"no usable checkpoint in .*ckpt: .*model\.weights\.h5 is damaged.*start afresh with --restart",
+     nothing_usable_left),
+    # -- issue 13: a workdir belongs to one config ----------------------------------
+    ("workdir_learning_rate_changed", workdir_lib.WorkdirError,
+     r"run was created with config\.train\.learning_rate=0\.1, this run has 0\.01; pass --restart",
+     record_then(set_learning_rate(0.01))),
+    ("workdir_epochs_grown_without_extend", workdir_lib.WorkdirError,
+     r"created with config\.train\.epochs=10, this run has 12; pass --extend to train on, --restart",
+     record_then(set_epochs(12))),
+    ("workdir_extend_to_fewer_epochs", workdir_lib.WorkdirError,
+     r"--extend needs config\.train\.epochs above the recorded 10, got 8", record_then(set_epochs(8), extend=True)),
+    ("workdir_extend_other_change", workdir_lib.WorkdirError, r"created with config\.method=\"subspace\", this run has \"swa\"",
+     record_then(set_method("swa"), extend=True)),
+    ("workdir_locked_by_another_run", workdir_lib.WorkdirError,
+     r"another run \(pid \d+\) is using --workdir .*run; wait for it to end or use another --workdir", locked_twice),
+    ("workdir_is_a_file", workdir_lib.WorkdirError, r"--workdir .*file exists and is not a directory", workdir_is_a_file),
+    ("workdir_empty_name", workdir_lib.WorkdirError, r"--workdir must name a directory, got ''",
+     lambda ctx: workdir_lib.open_workdir("", config_lib.base_config()).__enter__()),
+    ("workdir_broken_record", workdir_lib.WorkdirError, r"cannot read .*workdir\.json: .*; pass --restart", broken_record),
     # -- model zoo -------------------------------------------------------------
     ("zoo_unknown_model", ValueError, r"`name` must be one of \['mlp', 'small_cnn', 'cresnet20'\], got 'vgg'",
      lambda ctx: get_model("vgg")),

@@ -101,8 +101,10 @@ def test_a_crash_while_writing_leaves_latest_on_the_previous_complete_checkpoint
     with pytest.raises(KeyboardInterrupt):
         checkpointing.save(model, tmp_path, {"epoch": 3, "history": {}})
     assert checkpointing.latest_checkpoint(tmp_path).endswith("epoch-00002")
-    assert (tmp_path / ".tmp-epoch-00003").exists()  # the half-written one is never pointed at
+    assert not (tmp_path / ".tmp-epoch-00003").exists()  # an exception cleans the half-written one up
     monkeypatch.undo()
+    (tmp_path / ".tmp-epoch-00003").mkdir()  # what a SIGKILL mid-write leaves behind
+    (tmp_path / ".tmp-epoch-00003" / "model.weights.h5").write_bytes(b"half")
     checkpointing.save(model, tmp_path, {"epoch": 3, "history": {}})  # a retry cleans it up
     assert checkpointing.latest_checkpoint(tmp_path).endswith("epoch-00003")
     assert sorted(os.listdir(tmp_path)) == ["epoch-00002", "epoch-00003", "latest"]
@@ -134,10 +136,10 @@ def test_restore_of_a_corrupt_or_mismatched_checkpoint_names_the_file(tmp_path):
         checkpointing.restore(other, path)
     with open(os.path.join(path, "model.weights.h5"), "wb") as f:
         f.write(b"not an hdf5 file")
-    with pytest.raises(checkpointing.CheckpointError, match="cannot load .*model.weights.h5"):
+    with pytest.raises(checkpointing.CheckpointError, match="model.weights.h5 is damaged: its SHA-256 does not match"):
         checkpointing.restore(_tiny_model(), path)
     (tmp_path / "latest").write_text("epoch-00009")
-    with pytest.raises(checkpointing.CheckpointError, match="not a complete checkpoint; delete"):
+    with pytest.raises(checkpointing.CheckpointError, match="latest names .epoch-00009., which is not a checkpoint directory"):
         checkpointing.latest_checkpoint(tmp_path)
 
 
@@ -197,3 +199,69 @@ def test_callback_arrays_are_checkpointed_as_arrays_not_json(tmp_path):
     restored = fresh.saved["weights"][0]
     assert isinstance(restored, np.ndarray) and restored.dtype == np.float32
     np.testing.assert_array_equal(restored, np.arange(6).reshape(2, 3))
+
+
+def test_restore_latest_skips_a_damaged_newest_checkpoint_for_the_newest_good_one(tmp_path, caplog):
+    model = _tiny_model()
+    model.fit(X, Y, epochs=2, batch_size=16, verbose=0, callbacks=[checkpointing.EpochCheckpoint(tmp_path)])
+    newest = tmp_path / "epoch-00002" / checkpointing.WEIGHTS
+    content = bytearray(newest.read_bytes())
+    content[len(content) // 2: len(content) // 2 + 4096] = b"\xff" * min(4096, len(content) - len(content) // 2)
+    newest.write_bytes(bytes(content[: len(newest.read_bytes())]))
+    fresh = _tiny_model()
+    with caplog.at_level("WARNING"):
+        path, state = checkpointing.restore_latest(fresh, tmp_path, steps_per_epoch=2)
+    assert path.endswith("epoch-00001") and state["epoch"] == 1
+    assert int(fresh.optimizer.iterations.numpy()) == 2
+    assert all(np.all(np.isfinite(v.numpy())) for v in fresh.weights)
+    assert any("epoch-00002/model.weights.h5 is damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_restore_latest_of_an_empty_directory_starts_afresh_but_of_damaged_ones_stops(tmp_path):
+    assert checkpointing.restore_latest(_tiny_model(), tmp_path / "none") == (None, None)
+    model = _tiny_model()
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[checkpointing.EpochCheckpoint(tmp_path)])
+    (tmp_path / "epoch-00001" / checkpointing.STATE).write_text('{"epoch": 1}')
+    with pytest.raises(checkpointing.CheckpointError, match=r"no usable checkpoint .*state\.json is damaged"):
+        checkpointing.restore_latest(_tiny_model(), tmp_path)
+
+
+def test_a_latest_pointing_outside_is_ignored_and_the_checkpoints_inside_are_used(tmp_path):
+    inside, outside = tmp_path / "ckpt", tmp_path / "outside"
+    model = _tiny_model()
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[checkpointing.EpochCheckpoint(inside)])
+    other = _tiny_model(seed=5)
+    other.fit(X, Y, epochs=3, verbose=0, callbacks=[checkpointing.EpochCheckpoint(outside)])
+    (inside / "latest").write_text("epoch-00001/../../outside/epoch-00003")
+    fresh = _tiny_model()
+    path, state = checkpointing.restore_latest(fresh, inside)
+    assert path == str(inside / "epoch-00001") and state["epoch"] == 1
+    os.symlink(outside / "epoch-00003", inside / "epoch-00004")  # a planted symlinked "checkpoint"
+    (inside / "latest").write_text("epoch-00004")
+    path, _ = checkpointing.restore_latest(_tiny_model(), inside)
+    assert path == str(inside / "epoch-00001")
+
+
+def test_planted_symlinks_at_temporary_names_are_replaced_not_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    directory = tmp_path / "ckpt"
+    directory.mkdir()
+    os.symlink(victim, directory / "latest.tmp")
+    os.symlink(tmp_path, directory / ".tmp-epoch-00001")  # a temporary checkpoint dir planted as a symlink
+    model = _tiny_model()
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[checkpointing.EpochCheckpoint(directory)])
+    assert victim.read_text() == "precious" and sorted(os.listdir(tmp_path)) == ["ckpt", "victim"]
+    assert checkpointing.latest_checkpoint(directory).endswith("epoch-00001")
+    assert sorted(os.listdir(directory)) == ["epoch-00001", "latest"]
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_oserror_and_keeps_the_last_good_one(tmp_path, monkeypatch):
+    model = _tiny_model()
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[checkpointing.EpochCheckpoint(tmp_path)])
+    monkeypatch.setattr(checkpointing, "_OVERHEAD_BYTES", 1 << 62)  # as if the disk had no room left
+    with pytest.raises(OSError, match="No space left on device") as info:
+        checkpointing.save(model, tmp_path, {"epoch": 2, "history": {}})
+    assert info.value.errno == 28 and str(tmp_path) in info.value.filename
+    assert checkpointing.latest_checkpoint(tmp_path).endswith("epoch-00001")
+    assert sorted(os.listdir(tmp_path)) == ["epoch-00001", "latest"]

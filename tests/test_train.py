@@ -2,12 +2,15 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import conftest
 import pytest
 
 import tfsubspace as ts
 from tfsubspace import config as config_lib
+from tfsubspace import data
 
 SMALL = [
     "--config.train.epochs=2",
@@ -70,18 +73,70 @@ def test_standard_config_and_simplex_override(tmp_path):
         ("--config.dataset.name=imagenet", "config.dataset.name must be one of"),
         ("--config.model.name=vgg", "config.model.name must be one of"),
         ("--config.method=mc_dropout", "config.method must be one of"),
+        ("--config.seed=4294967296", "config.seed must be an integer in [0, 2**31 - 2], got 4294967296"),
+        ("--config.dataset.data_dir=/nonexistent", "data_dir '/nonexistent' does not exist or is not a directory"),
+        ("--config.model.kwargs.widht=8", "config.model.kwargs.widht is not an argument of mlp; allowed:"),
+        ("--config.train.epoch=3", 'unknown config key \'epoch\' in an override; Did you mean "epochs" instead of "epoch"?'),
+        ("--config.model.kwargs=3", "flag --config.model.kwargs=3: Failed to parse '3' as a ConfigDict"),
     ],
 )
 def test_bad_config_values_fail_in_one_line(tmp_path, override, message):
     process = run_binary("fashion_mnist_line.py", tmp_path, override, check=False)
-    assert process.returncode != 0
+    assert process.returncode == 1
     last = process.stderr.strip().splitlines()[-1]
-    assert message in last and "Traceback" not in process.stderr
+    assert last.startswith("tfsubspace.train: error: ") and message in last, last
+    assert "Traceback" not in process.stderr
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
-def test_unknown_config_key_is_refused(tmp_path):
-    process = run_binary("fashion_mnist_line.py", tmp_path, "--config.train.epoch=3", check=False)
-    assert process.returncode != 0 and "epoch" in process.stderr
+def broken_config(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("def get_config(:\n")
+    return [f"--config={path}", f"--workdir={tmp_path / 'run'}"]
+
+
+def a_file_as_workdir(tmp_path):
+    (tmp_path / "file").write_text("x")
+    return [f"--config={conftest.REPO}/configs/fashion_mnist_line.py", f"--workdir={tmp_path / 'file'}"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (lambda tmp: [f"--config={tmp / 'missing.py'}", f"--workdir={tmp}"], "--config file cannot be loaded: "),
+        (broken_config, "--config: SyntaxError: invalid syntax (broken.py, line 1)"),
+        (a_file_as_workdir, "file exists and is not a directory"),
+        (lambda tmp: [f"--config={conftest.REPO}/configs/fashion_mnist_line.py", "--workdir="],
+         "--workdir must name a directory, got ''"),
+        (lambda tmp: [f"--config={conftest.REPO}/configs/fashion_mnist_line.py"], "both --config"),
+    ],
+    ids=["missing_config_file", "broken_config_file", "workdir_is_a_file", "empty_workdir", "no_workdir"],
+)
+def test_bad_config_files_and_workdirs_fail_in_one_line(tmp_path, arguments, message):
+    process = subprocess.run([sys.executable, "-m", "tfsubspace.train", *arguments(tmp_path)], env=conftest.BINARY_ENV,
+                             capture_output=True, text=True, timeout=600)
+    assert process.returncode == 1
+    last = process.stderr.strip().splitlines()[-1]
+    assert last.startswith("tfsubspace.train: error: ") and message in last, last
+    assert "Traceback" not in process.stderr
+
+
+def test_one_epoch_with_the_default_warm_up_and_model_kwargs_override_record_the_data_used(tmp_path):
+    process = conftest.run_binary("fashion_mnist_standard.py", tmp_path, "--config.train.epochs=1",
+                                  "--config.dataset.train_subset=256", "--config.eval.batchnorm_steps=1",
+                                  "--config.model.kwargs.width=4", "--config.eval.export=False")
+    assert "train.warmup_epochs=1 clamped to 0: train.epochs=1" in process.stderr
+    assert "Data: fashion_mnist from idx files at" in process.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["model"]["kwargs"] == {"width": 4}
+    source = results["data"]
+    assert source["origin"] == "idx files" and os.path.isdir(source["path"])
+    assert source["sha256"]["train-images-idx3-ubyte"] == data.FASHION_MNIST_SHA256["train-images-idx3-ubyte"]
+    assert (source["train_examples"], source["validation_examples"], source["test_examples"]) == (256, 0, 10000)
+    import keras
+
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    assert model.get_layer("stage1_conv").filters == 4  # the width override reached the model
 
 
 def test_validate_accepts_defaults_and_names_bad_keys():

@@ -12,16 +12,22 @@ self-contained checkpoint `directory/epoch-NNNNN/`:
 - `state.json`: the number of finished epochs, the history so far, the
   seconds trained, and the state of every callback that has
   `get_state()`/`set_state(state)` (e.g. SWA accumulators), whose numpy
-  arrays go to `callback_arrays.npz`.
+  arrays go to `callback_arrays.npz`;
+- `manifest.json`, written last: the SHA-256 of the four files above.
 
-A checkpoint is written into a temporary directory and renamed into place;
-the pointer file `latest` is then replaced by an atomic rename too. A kill at
-any moment therefore leaves `latest` naming a complete checkpoint (or no
-`latest` at all), never a half-written one. With the data order keyed by epoch
-(`Datasets.train_epochs`), a resumed run reproduces the uninterrupted one.
+A checkpoint is written into a fresh temporary directory and renamed into
+place; the pointer file `latest` is then replaced by an atomic rename too. A
+kill (or a full disk) at any moment therefore leaves `latest` naming a
+complete checkpoint (or no `latest` at all), never a half-written one. With the
+data order keyed by epoch (`Datasets.train_epochs`), a resumed run reproduces
+the uninterrupted one.
 
-Loading never runs code: weights are HDF5 arrays, the rest JSON and `.npz`
-read with `allow_pickle=False`.
+Nothing is loaded unchecked: `restore` verifies the manifest, validates
+`state.json` field by field, and checks every loaded weight and optimizer slot
+is finite; `restore_latest` skips a damaged newest checkpoint (with a warning
+naming it) for the newest good one. `latest` must name a direct child
+`epoch-NNNNN` directory. Loading never runs code: weights are HDF5 arrays, the
+rest JSON and `.npz` read with `allow_pickle=False`.
 
 Example:
 
@@ -45,25 +51,37 @@ Example:
 True
 """
 
+import gc
+import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import time
 
 import keras
 import numpy as np
+from absl import logging
+
+from tfsubspace import checks, files
 
 LATEST = "latest"
 WEIGHTS = "model.weights.h5"
 RANDOM = "random.npz"
 STATE = "state.json"
 ARRAYS = "callback_arrays.npz"
+MANIFEST = "manifest.json"
+PARTS = (WEIGHTS, RANDOM, ARRAYS, STATE)
 _PREFIX = "epoch-"
 _TEMPORARY = ".tmp-"
+_NAME = re.compile(r"epoch-(\d{5,})")
+# Room left on the disk beyond the raw variable bytes (HDF5 headers, npz, JSON).
+_OVERHEAD_BYTES = 256 * 1024
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is missing, incomplete or does not fit the model."""
+    """A checkpoint that is missing, incomplete, damaged or does not fit the model."""
 
 
 def _seed_generators(model):
@@ -76,53 +94,132 @@ def _seed_generators(model):
     return found
 
 
-def _fsync_directory(path):
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _write_atomically(path, text):
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+def _epoch_of(name):
+    match = _NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
 
 
-def latest_checkpoint(directory):
-    """The path of the newest complete checkpoint in `directory`, or None."""
+def _read_pointer(directory):
+    """The checkpoint directory `latest` names (a direct child), or None if there is no `latest`.
+
+    Raises CheckpointError when `latest` is not a small text file naming a
+    direct child `epoch-NNNNN` directory: no `..`, no absolute path, no symlink.
+    """
     pointer = os.path.join(directory, LATEST)
-    if not os.path.exists(pointer):
+    if not os.path.lexists(pointer):
         return None
-    with open(pointer) as f:
-        name = f.read().strip()
+    if os.path.islink(pointer) or not os.path.isfile(pointer):
+        raise CheckpointError(f"{pointer} is not a regular file (a symlink or a directory)")
+    with open(pointer, "rb") as f:
+        raw = f.read(256)
+    try:
+        name = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{pointer} does not hold a checkpoint name (binary content)") from None
+    if _epoch_of(name) is None:
+        raise CheckpointError(f"{pointer} names {name[:80]!r}, not a checkpoint directory epoch-NNNNN of {directory}")
     path = os.path.join(directory, name)
-    if not name.startswith(_PREFIX) or not all(
-        os.path.exists(os.path.join(path, part)) for part in (WEIGHTS, RANDOM, STATE, ARRAYS)
-    ):
-        raise CheckpointError(
-            f"{pointer} names {name!r}, which is not a complete checkpoint; "
-            "delete the checkpoint directory to start the run afresh."
-        )
+    if os.path.islink(path) or not os.path.isdir(path):
+        raise CheckpointError(f"{pointer} names {name!r}, which is not a checkpoint directory of {directory}")
     return path
 
 
+def _complete(path):
+    return all(os.path.isfile(os.path.join(path, part)) for part in PARTS + (MANIFEST,))
+
+
+def latest_checkpoint(directory):
+    """The path of the checkpoint `latest` names in `directory`, or None if there is none.
+
+    Raises CheckpointError when `latest` is damaged or names an incomplete
+    checkpoint (`restore_latest` falls back to an older one instead).
+    """
+    path = _read_pointer(directory)
+    if path is not None and not _complete(path):
+        older = [c for c in candidates(directory) if c != path]
+        advice = (f"the previous complete one is {os.path.basename(older[0])}" if older
+                  else "no older checkpoint is complete; start afresh with --restart")
+        raise CheckpointError(f"{os.path.join(directory, LATEST)} names {os.path.basename(path)!r}, "
+                              f"which is not a complete checkpoint; {advice}.")
+    return path
+
+
+def candidates(directory):
+    """Complete-looking checkpoint directories of `directory`, newest first (those after `latest` excluded)."""
+    if not os.path.isdir(directory):
+        return []
+    try:
+        pointed = _read_pointer(directory)
+    except CheckpointError:
+        pointed = None
+    newest = _epoch_of(os.path.basename(pointed)) if pointed else None
+    found = []
+    for entry in os.listdir(directory):
+        epoch, path = _epoch_of(entry), os.path.join(directory, entry)
+        if epoch is None or os.path.islink(path) or not os.path.isdir(path) or not _complete(path):
+            continue
+        if newest is None or epoch <= newest:
+            found.append((epoch, path))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def _variables_bytes(model):
+    variables = list(model.weights) + (list(model.optimizer.variables) if getattr(model, "optimizer", None) else [])
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
+def _check_free_space(directory, needed):
+    """Refuses to start a write the disk cannot hold: h5py does not recover from ENOSPC."""
+    try:
+        stats = os.statvfs(directory)
+    except (OSError, AttributeError):
+        return
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed:
+        raise OSError(28, f"No space left on device ({free} bytes free, a checkpoint needs about {needed})",
+                      directory)
+
+
 def save(model, directory, state, callbacks=(), keep=2):
-    """Writes a checkpoint of `model` (+ `state` dict) and points `latest` at it."""
+    """Writes a checkpoint of `model` (+ `state` dict) and points `latest` at it.
+
+    The files are written into a fresh temporary directory with a manifest of
+    their SHA-256, renamed into place, and only then is `latest` replaced. An
+    OSError (a full disk, a read-only file system) leaves the previous
+    checkpoints and `latest` as they were.
+    """
     os.makedirs(directory, exist_ok=True)
     name = f"{_PREFIX}{int(state['epoch']):05d}"
     temporary = os.path.join(directory, _TEMPORARY + name)
-    shutil.rmtree(temporary, ignore_errors=True)
-    os.makedirs(temporary)
+    files.remove(temporary)
+    os.mkdir(temporary)
+    try:
+        with files.naming(temporary):
+            _write_parts(model, temporary, state, callbacks)
+    except BaseException:
+        gc.collect()  # drop h5py handles of a failed write now, not at interpreter exit
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    final = os.path.join(directory, name)
+    files.remove(final)
+    os.replace(temporary, final)
+    files.fsync_directory(directory)
+    files.write_atomically(os.path.join(directory, LATEST), name)
+    for entry in sorted(entry for entry in os.listdir(directory) if _epoch_of(entry) is not None)[:-keep]:
+        files.remove(os.path.join(directory, entry))
+    return final
+
+
+def _write_parts(model, temporary, state, callbacks):
+    _check_free_space(temporary, 2 * _variables_bytes(model) + _OVERHEAD_BYTES)
     model.save_weights(os.path.join(temporary, WEIGHTS))
     np.savez(
         os.path.join(temporary, RANDOM),
@@ -141,17 +238,12 @@ def save(model, directory, state, callbacks=(), keep=2):
         json.dump(full_state, f, indent=1, default=_json_default)
         f.flush()
         os.fsync(f.fileno())
-    _fsync_directory(temporary)
-    final = os.path.join(directory, name)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(temporary, final)
-    _fsync_directory(directory)
-    _write_atomically(os.path.join(directory, LATEST), name)
-    _fsync_directory(directory)
-    old = sorted(entry for entry in os.listdir(directory) if entry.startswith(_PREFIX))[:-keep]
-    for entry in old:
-        shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
-    return final
+    manifest = {"format": 1, "sha256": {part: _sha256(os.path.join(temporary, part)) for part in PARTS}}
+    with open(os.path.join(temporary, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    files.fsync_directory(temporary)
 
 
 def _arrays_out(value, arrays):
@@ -167,13 +259,16 @@ def _arrays_out(value, arrays):
     return value
 
 
-def _arrays_in(value, arrays):
+def _arrays_in(value, arrays, path):
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
+            if value["__array__"] not in arrays:
+                raise CheckpointError(f"{os.path.join(path, STATE)} refers to array {value['__array__']!r}, "
+                                      f"which {ARRAYS} does not hold")
             return arrays[value["__array__"]]
-        return {k: _arrays_in(v, arrays) for k, v in value.items()}
+        return {k: _arrays_in(v, arrays, path) for k, v in value.items()}
     if isinstance(value, list):
-        return [_arrays_in(v, arrays) for v in value]
+        return [_arrays_in(v, arrays, path) for v in value]
     return value
 
 
@@ -185,43 +280,168 @@ def _json_default(value):
     raise TypeError(f"checkpoint state holds a {type(value).__name__}, which JSON cannot store")
 
 
-def restore(model, path, callbacks=()):
+def verify(path):
+    """Checks the manifest's SHA-256 of every file of the checkpoint at `path`; raises CheckpointError."""
+    manifest_path = os.path.join(path, MANIFEST)
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        expected = manifest["sha256"]
+        if not isinstance(expected, dict) or set(expected) != set(PARTS):
+            raise ValueError(f"it must list the SHA-256 of {', '.join(PARTS)}")
+    except FileNotFoundError:
+        raise CheckpointError(f"{manifest_path} is missing: the checkpoint is incomplete or was not written "
+                              "by this version of tfsubspace") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"cannot read {manifest_path}: {_first_line(error)}") from None
+    for part in PARTS:
+        part_path = os.path.join(path, part)
+        try:
+            actual = _sha256(part_path)
+        except OSError as error:
+            raise CheckpointError(f"cannot read {part_path}: {error.strerror or error}") from None
+        if actual != expected[part]:
+            raise CheckpointError(f"{part_path} is damaged: its SHA-256 does not match {MANIFEST}")
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def read_state(path):
+    """The validated `state.json` of the checkpoint at `path`; raises CheckpointError naming the field."""
+    state_path = os.path.join(path, STATE)
+    try:
+        with open(state_path) as f:
+            state = json.load(f)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read {state_path}: {_first_line(error)}") from None
+
+    def bad(field, allowed, value):
+        raise CheckpointError(f"{state_path}: `{field}` must be {allowed}, got {value!r:.80}")
+
+    if not isinstance(state, dict):
+        bad("(top level)", "a JSON object", state)
+    epoch = state.get("epoch")
+    if not checks.is_integer(epoch) or epoch < 1:
+        bad("epoch", "an integer >= 1", epoch)
+    named = _epoch_of(os.path.basename(os.path.normpath(path)))
+    if named is not None and named != epoch:
+        bad("epoch", f"{named} (the checkpoint directory's epoch)", epoch)
+    history = state.get("history", {})
+    if not isinstance(history, dict):
+        bad("history", "an object of per-epoch lists", history)
+    for key, values in history.items():
+        if not isinstance(values, list) or len(values) > epoch or not all(checks.is_number(v) for v in values):
+            bad(f"history.{key}", f"a list of at most {epoch} numbers", values)
+    seconds = state.get("seconds", 0.0)
+    if not checks.is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
+        bad("seconds", "a finite number >= 0", seconds)
+    if not isinstance(state.get("callbacks", {}), dict):
+        bad("callbacks", "an object", state.get("callbacks"))
+    return state
+
+
+def _check_finite(variables, where):
+    for variable in variables:
+        value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            name = getattr(variable, "path", None) or getattr(variable, "name", "an array")
+            raise CheckpointError(f"{where} holds non-finite values in {name}")
+
+
+def _load_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return {key: saved[key] for key in saved.files}
+    except Exception as error:  # zipfile/numpy raise many types for a damaged archive
+        raise CheckpointError(f"cannot read {path}: not a valid .npz archive of arrays "
+                              f"({type(error).__name__})") from None
+
+
+def restore(model, path, callbacks=(), steps_per_epoch=None):
     """Loads the checkpoint at `path` into the compiled `model`; returns its state dict.
 
     The model must have the architecture the checkpoint was written from and
     be compiled (its optimizer is built here so its slots can be filled).
-    Callbacks with `set_state` get their saved state back.
+    Before anything is loaded, every file is checked against the manifest's
+    SHA-256 and `state.json` field by field; after loading, every weight,
+    optimizer slot and callback array must be finite, and with
+    `steps_per_epoch` the optimizer's step must be `epoch * steps_per_epoch`.
+    Callbacks with `set_state` get their saved state back. Any failure is a
+    one-line CheckpointError naming the file.
     """
     if getattr(model, "optimizer", None) is None:
         raise CheckpointError("`model` must be compiled before restore(): the optimizer state is restored too.")
-    try:
-        with open(os.path.join(path, STATE)) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot read {os.path.join(path, STATE)}: {error}") from None
     if not model.built:
         raise CheckpointError("`model` must be built before restore(); call it on a batch first.")
+    verify(path)
+    state = read_state(path)
+    random_states = _load_npz(os.path.join(path, RANDOM))
+    arrays = _load_npz(os.path.join(path, ARRAYS))
+    saved_states = {
+        name: _arrays_in(saved, arrays, path) for name, saved in state.get("callbacks", {}).items()
+    }
+    _check_finite(arrays.values(), os.path.join(path, ARRAYS))
     model.optimizer.build(model.trainable_variables)
+    weights = os.path.join(path, WEIGHTS)
     try:
-        model.load_weights(os.path.join(path, WEIGHTS))
+        model.load_weights(weights)
     except Exception as error:  # h5py/Keras raise many types for corrupt or mismatched files
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"cannot load {os.path.join(path, WEIGHTS)} into this model: {message}") from None
-    with np.load(os.path.join(path, RANDOM), allow_pickle=False) as saved:
-        generators = _seed_generators(model)
-        if len(saved.files) != len(generators):
-            raise CheckpointError(
-                f"{path} holds {len(saved.files)} random-generator states, the model has {len(generators)}."
-            )
-        for index, (_, generator) in enumerate(generators):
-            generator.state.assign(saved[f"s{index}"])
-    with np.load(os.path.join(path, ARRAYS), allow_pickle=False) as saved:
-        arrays = {key: saved[key] for key in saved.files}
+        raise CheckpointError(f"cannot load {weights} into this model: {_first_line(error)}") from None
+    generators = _seed_generators(model)
+    if sorted(random_states) != sorted(f"s{i}" for i in range(len(generators))):
+        raise CheckpointError(
+            f"{path} holds {len(random_states)} random-generator states, the model has {len(generators)}."
+        )
+    _check_finite(list(model.weights) + list(model.optimizer.variables), weights)
+    iterations = int(model.optimizer.iterations.numpy())
+    if steps_per_epoch is not None and iterations != state["epoch"] * steps_per_epoch:
+        raise CheckpointError(
+            f"{weights} is at optimizer step {iterations}, but {STATE} says epoch {state['epoch']} "
+            f"({state['epoch'] * steps_per_epoch} steps of {steps_per_epoch})"
+        )
+    for index, (_, generator) in enumerate(generators):
+        generator.state.assign(random_states[f"s{index}"])
     for callback in callbacks:
-        saved_state = state.get("callbacks", {}).get(type(callback).__name__)
+        saved_state = saved_states.get(type(callback).__name__)
         if saved_state is not None and hasattr(callback, "set_state"):
-            callback.set_state(_arrays_in(saved_state, arrays))
+            callback.set_state(saved_state)
     return state
+
+
+def restore_latest(model, directory, callbacks=(), steps_per_epoch=None):
+    """Restores the newest checkpoint of `directory` that passes every check of `restore`.
+
+    Returns (path, state), or (None, None) when `directory` holds no
+    checkpoint at all. A damaged or inconsistent checkpoint is skipped with a
+    warning naming it and why; when checkpoints exist but none is usable, a
+    CheckpointError says so (the run must not silently start from scratch).
+    """
+    problems = []
+    try:
+        pointed = _read_pointer(directory)
+    except CheckpointError as error:
+        problems.append(str(error))
+        pointed = None
+    order = candidates(directory)
+    if pointed is not None and pointed not in order:
+        problems.append(f"{pointed} is incomplete")
+    for path in order:
+        try:
+            state = restore(model, path, callbacks, steps_per_epoch)
+        except CheckpointError as error:
+            problems.append(str(error))
+            continue
+        for problem in problems:
+            logging.warning("Skipped a checkpoint: %s; resuming from %s instead.", problem, path)
+        return path, state
+    if problems:
+        raise CheckpointError(f"no usable checkpoint in {directory}: {problems[0]}"
+                              f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}; "
+                              "start afresh with --restart")
+    return None, None
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -16,6 +16,7 @@ True
 
 import ml_collections
 
+from tfsubspace import checks
 from tfsubspace.experiments import METHODS
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
@@ -164,27 +165,41 @@ def _lookup(config, key):
 
 
 def _positive_int(config, key, allow_none=False, minimum=1):
-    value = _lookup(config, key)
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(key, f"must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}.")
+    checks.integer(_lookup(config, key), f"config.{key}", minimum=minimum, allow_none=allow_none)
 
 
 def _one_of(value, key, allowed):
-    if value not in allowed:
-        _fail(key, f"must be one of {allowed}, got {value!r}.")
+    checks.one_of(value, f"config.{key}", allowed)
 
 
 def _non_negative_number(value, key):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        _fail(key, f"must be a number >= 0, got {value!r}.")
+    checks.number(value, f"config.{key}", minimum=0)
 
 
 def _fraction(value, key, closed):
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not (0 <= value <= 1 if closed else 0 <= value < 1):
-        _fail(key, f"must be a number in [0, 1{']' if closed else ')'}, got {value!r}.")
+    checks.fraction(value, f"config.{key}", closed=closed)
+
+
+def _model_kwargs(config):
+    """config.model.kwargs must be arguments of the zoo model (the binary sets the others)."""
+    import inspect
+
+    from tfsubspace.models import MODELS as ZOO
+
+    allowed = [p for p in inspect.signature(ZOO[config.model.name]).parameters
+               if p not in ("input_shape", "num_classes", "dropout")]
+    for key in config.model.kwargs:
+        if key not in allowed:
+            _fail(f"model.kwargs.{key}", f"is not an argument of {config.model.name}; allowed: {allowed}.")
+
+
+def _seeds(config):
+    """config.seed and every seed derived from it (seed + i) must be valid library seeds."""
+    offsets = {"standard_ensemble": config.baseline.ensemble_size, "connect": 2, "spro": config.spro.num_models}
+    top = config.seed + offsets.get(config.method, 1) - 1
+    if top > checks.SEED_MAX:
+        _fail("seed", f"must be <= {checks.SEED_MAX - top + config.seed} for method {config.method!r}, "
+              f"which also uses seeds up to config.seed + {top - config.seed}; got {config.seed}.")
 
 
 def _validate_baseline(config):
@@ -215,9 +230,10 @@ def _validate_baseline(config):
             extra = " + 1 for the checkpoint at the start (swa_protocol='authors')" if authors else ""
             _fail("baseline.swa_num_checkpoints", f"must be <= train.epochs - SWA start epoch = {epochs - start}"
                   f"{extra}, one checkpoint per epoch at most, got {baseline.swa_num_checkpoints}.")
-        if authors and not config.train.warmup_epochs < start:
-            _fail("baseline.swa_start_fraction", f"must leave the warm-up ({config.train.warmup_epochs} epochs) and at "
-                  f"least one annealing epoch before the SWA start with swa_protocol='authors', got SWA start epoch {start}.")
+        if authors and start < 1:
+            # The first phase (its warm-up clamped like any schedule's) must have an epoch to anneal in.
+            _fail("baseline.swa_start_fraction", f"must leave at least one epoch before the SWA start with "
+                  f"swa_protocol='authors' (train.epochs={epochs}), got SWA start epoch {start}.")
         if baseline.swag_samples and baseline.swa_num_checkpoints < 2:
             _fail("baseline.swa_num_checkpoints", "must be >= 2 for SWAG (or set baseline.swag_samples=0), got 1.")
     if config.method == "fge":
@@ -270,18 +286,17 @@ def _validate_connectivity(config):
 def validate(config):
     """Checks every value; raises ValueError naming the key and what is allowed."""
     _one_of(config.method, "method", tuple(METHODS))
-    _positive_int(config, "seed", minimum=0)
+    checks.seed(config.seed, "config.seed")
     _one_of(config.dataset.name, "dataset.name", DATASETS)
     _one_of(config.dataset.augment, "dataset.augment", AUGMENTATIONS)
     _positive_int(config, "dataset.pad_to", allow_none=True)
     _positive_int(config, "dataset.validation_size", minimum=0)
     _positive_int(config, "dataset.train_subset", allow_none=True)
     _fraction(config.dataset.label_noise, "dataset.label_noise", closed=True)
-    _positive_int(config, "dataset.label_noise_seed", minimum=0)
+    checks.seed(config.dataset.label_noise_seed, "config.dataset.label_noise_seed")
     _one_of(config.model.name, "model.name", MODELS)
-    dropout = config.model.dropout
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        _fail("model.dropout", f"must be a number in [0, 1), got {dropout!r}.")
+    _model_kwargs(config)
+    dropout = checks.fraction(config.model.dropout, "config.model.dropout", closed=False)
     if dropout and config.model.name not in DROPOUT_MODELS:
         _fail("model.dropout", f"is only supported by models {DROPOUT_MODELS}, got model.name={config.model.name!r}.")
     _one_of(config.subspace.shape, "subspace.shape", SHAPES)
@@ -293,8 +308,7 @@ def validate(config):
     _positive_int(config, "train.epochs")
     _positive_int(config, "train.batch_size")
     _positive_int(config, "train.warmup_epochs", minimum=0)
-    if config.train.warmup_epochs >= config.train.epochs:
-        _fail("train.warmup_epochs", f"must be < train.epochs ({config.train.epochs}), got {config.train.warmup_epochs}.")
+    # warmup_epochs >= epochs is clamped to epochs - 1 (and logged) by the schedule.
     for key in ("learning_rate", "momentum", "weight_decay"):
         _non_negative_number(config.train[key], f"train.{key}")
     _one_of(config.train.weight_decay_mode, "train.weight_decay_mode", WEIGHT_DECAY_MODES)
@@ -304,10 +318,10 @@ def validate(config):
     _positive_int(config, "eval.batch_size")
     _positive_int(config, "eval.batchnorm_steps", allow_none=True)
     alphas = config.eval.alphas
-    if not alphas or any(isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1 for a in alphas):
+    if not alphas or isinstance(alphas, str) or any(not checks.is_number(a) or not 0 <= a <= 1 for a in alphas):
         _fail("eval.alphas", f"must be a non-empty list of numbers in [0, 1], got {alphas!r}.")
-    if not isinstance(config.eval.test_every_epoch, bool):
-        _fail("eval.test_every_epoch", f"must be True or False, got {config.eval.test_every_epoch!r}.")
+    checks.boolean(config.eval.test_every_epoch, "config.eval.test_every_epoch")
     _validate_baseline(config)
     _validate_connectivity(config)
+    _seeds(config)
     return config

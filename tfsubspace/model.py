@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfsubspace import regularizers
+from tfsubspace import checks, regularizers
 from tfsubspace.layers import SubspaceLayer
 from tfsubspace.sampler import Sampler, check_sampling, check_seed
 from tfsubspace.shapes import get_shape
@@ -37,9 +37,7 @@ def find_subspace_layers(network):
 
 
 def check_beta(beta):
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not np.isfinite(beta) or beta < 0:
-        raise ValueError(f"`beta` must be a finite number >= 0, got {beta!r}.")
-    return float(beta)
+    return checks.number(beta, "`beta`", minimum=0)
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
@@ -115,13 +113,26 @@ class SubspaceModel(keras.Model):
         self.write_coefficients(self.alpha_coefficients)
 
     def freeze_points(self, indices):
-        """Freezes copies `indices` of every subspace layer (call before `compile`).
+        """Freezes copies `indices` of every subspace layer (others become trainable).
 
         Example: `model.freeze_points([0, model.subspace_shape.num_points - 1])`
         fixes the endpoints of a curve; training then leaves them bit-identical.
+        It works before or after `compile` and between two `fit` calls (the
+        train step is traced again). Unfreezing a copy once the optimizer is
+        built is refused: the optimizer has no slots for it.
         """
+        indices = checks.point_indices(indices, self.subspace_shape.num_points)
+        optimizer = getattr(self, "optimizer", None)
+        thawed = sorted(set(self.frozen_points) - set(indices))
+        if thawed and optimizer is not None and optimizer.built:
+            raise ValueError(
+                f"`indices` {list(indices)} would unfreeze points {thawed} once the optimizer is built "
+                "(it keeps slots only for the variables it was built on); compile again with a new optimizer first."
+            )
         for layer in self.subspace_layers:
             layer.freeze_points(indices)
+        # The traced train step captured the old trainable variables.
+        self.train_function = None
 
     @property
     def frozen_points(self):

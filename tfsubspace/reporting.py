@@ -45,6 +45,8 @@ import re
 
 import numpy as np
 
+from tfsubspace import files
+
 PAIR_KEYS = ("pair_accuracy", "pair_nll", "pair_tv")
 _PAIR_NAME = re.compile(r"^(l2|cos2)_(\d+)_(\d+)$")
 
@@ -164,7 +166,8 @@ def plot_accuracy(results, path, title):
     axis.grid(alpha=0.3)
     axis.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with files.replacing(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=120)
     plt.close(figure)
     return path
 
@@ -200,7 +203,8 @@ def plot_geometry(history, path, title):
         axis.legend(fontsize="small")
     figure.suptitle(f"{title}: endpoint geometry during training (normalization layers excluded)")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with files.replacing(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=120)
     plt.close(figure)
     return path
 
@@ -228,13 +232,10 @@ def report(results, directory, title="tfsubspace"):
         )
     os.makedirs(directory, exist_ok=True)
     paths = {"json": os.path.join(directory, "results.json"), "markdown": os.path.join(directory, "results.md")}
-    # Write to a temporary name first: an interrupted write never leaves a truncated results.json.
-    temporary = paths["json"] + ".tmp"
-    with open(temporary, "w") as f:
-        json.dump(results, f, indent=2, default=str)
-    os.replace(temporary, paths["json"])
-    with open(paths["markdown"], "w") as f:
-        f.write(f"# {title}\n\n" + markdown_table(results) + "\n")
+    # Fresh temporaries renamed into place: an interrupted write never leaves a
+    # truncated file, and a symlink planted at `results.json.tmp` is never followed.
+    files.write_atomically(paths["json"], json.dumps(results, indent=2, default=str))
+    files.write_atomically(paths["markdown"], f"# {title}\n\n" + markdown_table(results) + "\n")
     subspace = results.get("subspace")
     if subspace:
         paths["accuracy_plot"] = plot_accuracy(results, os.path.join(directory, "accuracy.png"), title)

@@ -17,10 +17,9 @@ Example:
 TensorShape([3, 2])
 """
 
-import random
-
 import tensorflow as tf
 
+from tfsubspace import checks
 from tfsubspace.shapes import get_shape
 
 SAMPLINGS = ("per_batch", "per_layer")
@@ -32,11 +31,7 @@ _PAIR_STREAM = 1
 
 def check_seed(seed):
     """None → a fresh random seed (then fixed); an int is kept; else ValueError."""
-    if seed is None:
-        return random.randint(0, 2**31 - 2)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31 - 1:
-        raise ValueError(f"`seed` must be None or an integer in [0, 2**31 - 2], got {seed!r}.")
-    return seed
+    return checks.seed(seed, allow_none=True)
 
 
 def check_sampling(sampling):
@@ -59,9 +54,7 @@ class Sampler:
 
     def __init__(self, shape, num_layers, sampling="per_batch", seed=None):
         self.shape = get_shape(shape)
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"`num_layers` must be an integer >= 1, got {num_layers!r}.")
-        self.num_layers = int(num_layers)
+        self.num_layers = checks.integer(num_layers, "`num_layers`", minimum=1)
         self.sampling = check_sampling(sampling)
         self.seed = check_seed(seed)
 

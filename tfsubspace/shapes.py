@@ -33,10 +33,25 @@ def _as_stateless_seed(seed):
     return tf.cast(tf.reshape(seed, [2]), tf.int32)
 
 
+def _holds_bool(alpha):
+    """True if α is or contains a bool: True is not 1.0 here, it is a mistaken argument."""
+    if isinstance(alpha, (bool, np.bool_)):
+        return True
+    if isinstance(alpha, np.ndarray):
+        return alpha.dtype == np.bool_
+    if isinstance(alpha, (list, tuple)):
+        return any(_holds_bool(a) for a in alpha)
+    return False
+
+
 def _alpha_array(shape, alpha, name="alpha"):
     """A concrete α as float64 numpy; a non-numeric α is a one-line ValueError."""
     try:
         if alpha is None or isinstance(alpha, (str, bytes)):
+            raise TypeError
+        if isinstance(alpha, (tf.Tensor, tf.Variable)):
+            alpha = alpha.numpy()  # eager only: callers skip symbolic tensors
+        if _holds_bool(alpha):
             raise TypeError
         return np.asarray(alpha, dtype=np.float64)
     except (TypeError, ValueError):
@@ -81,8 +96,8 @@ class Shape:
 
     def _validate_points(self, alpha):
         """Validates one α or a batch [..., α] of concrete points."""
-        if isinstance(alpha, (tf.Tensor, tf.Variable)):
-            return  # sampled inside the library: valid by construction
+        if isinstance(alpha, (tf.Tensor, tf.Variable)) and not tf.executing_eagerly():
+            return  # symbolic (inside a traced step): only the library's own samples get here
         value = _alpha_array(self, alpha)
         if value.ndim <= self.alpha_rank:
             self.validate_alpha(value)

@@ -10,7 +10,7 @@ import os
 import keras
 from absl import logging
 
-from tfsubspace import checkpointing
+from tfsubspace import checkpointing, files
 from tfsubspace.callbacks import StopOnNonFiniteLoss, SubspaceGeometry
 from tfsubspace.model import SubspaceModel
 
@@ -29,11 +29,23 @@ def build_shape(subspace_config):
     return ts.Simplex(num_vertices=subspace_config.num_vertices)
 
 
+def warmup_epochs(config, epochs=None):
+    """config.train.warmup_epochs, clamped to `epochs` - 1 (default train.epochs) so one epoch decays (logged)."""
+    train = config.train
+    epochs = train.epochs if epochs is None else epochs
+    clamped = max(0, min(train.warmup_epochs, epochs - 1))
+    if clamped != train.warmup_epochs:
+        logging.warning("train.warmup_epochs=%d clamped to %d: a schedule of %d epochs must keep one epoch of cosine "
+                        "decay.", train.warmup_epochs, clamped, epochs)
+    return clamped
+
+
 def learning_rate_schedule(config, steps_per_epoch, epochs=None):
     """Linear warm-up, then cosine decay to 0 over `epochs` (default config.train.epochs; 001 §4)."""
     train = config.train
-    total_steps = (train.epochs if epochs is None else epochs) * steps_per_epoch
-    warmup_steps = train.warmup_epochs * steps_per_epoch
+    epochs = train.epochs if epochs is None else epochs
+    total_steps = epochs * steps_per_epoch
+    warmup_steps = warmup_epochs(config, epochs) * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup_steps else train.learning_rate,
         decay_steps=total_steps - warmup_steps,
@@ -88,6 +100,18 @@ def compile_model(model, config, steps_per_epoch, schedule=None):
     return model
 
 
+def checkpoint_directory(workdir, tag):
+    """`workdir/checkpoints/<tag>`, created; refused if it is not a directory inside the workdir."""
+    directory = os.path.join(workdir, "checkpoints", tag)
+    for path in (os.path.join(workdir, "checkpoints"), directory):
+        if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
+            raise checkpointing.CheckpointError(f"{path} must be a directory of checkpoints, not a file or a symlink")
+    os.makedirs(directory, exist_ok=True)
+    if not files.inside(directory, workdir):
+        raise checkpointing.CheckpointError(f"{directory} resolves outside the workdir {workdir}")
+    return directory
+
+
 def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_seed=None):
     """Trains `model`, checkpointing every epoch; resumes from the last checkpoint.
 
@@ -102,14 +126,15 @@ def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_
     Returns (history of all epochs, seconds spent training).
     """
     epochs = config.train.epochs if epochs is None else epochs
-    directory = os.path.join(workdir, "checkpoints", tag)
-    latest = checkpointing.latest_checkpoint(directory)
+    directory = checkpoint_directory(workdir, tag)
     # Callbacks that add to the logs come first, so checkpoints and TensorBoard record what they add.
     logged = ([SubspaceGeometry()] if isinstance(model, SubspaceModel) else []) + list(callbacks)
-    state = None
+    latest, state = checkpointing.restore_latest(model, directory, logged, steps_per_epoch=datasets.steps_per_epoch)
     if latest is not None:
-        state = checkpointing.restore(model, latest, logged)
         logging.info("Resuming %s from %s (epoch %d of %d).", tag, latest, state["epoch"], epochs)
+        if state["epoch"] > epochs:
+            raise checkpointing.CheckpointError(
+                f"{latest} has trained {state['epoch']} epochs, more than the {epochs} asked for")
     initial_epoch = state["epoch"] if state else 0
     checkpoint = checkpointing.EpochCheckpoint(directory, state=state, callbacks=logged)
     all_callbacks = logged + [

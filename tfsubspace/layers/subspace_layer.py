@@ -26,6 +26,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tfsubspace import checks
+
 INITS = ("independent", "point")
 
 # Large odd stride so per-copy seeds of a seeded initializer never collide with
@@ -221,17 +223,7 @@ class SubspaceLayer:
 
 def check_point_indices(indices, num_points, name):
     """`indices` as a sorted tuple of distinct ints in [0, num_points)."""
-    try:
-        values = [int(index) for index in indices]
-    except (TypeError, ValueError):
-        values = None
-    if values is None or any(isinstance(i, bool) for i in indices) or any(
-        not 0 <= index < num_points for index in values
-    ):
-        raise ValueError(
-            f"`{name}` must be a list of point indices in [0, {num_points - 1}], got {indices!r}."
-        )
-    return tuple(sorted(set(values)))
+    return checks.point_indices(indices, num_points, f"`{name}`")
 
 
 def stock_layer_class(layer):

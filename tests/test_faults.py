@@ -1,0 +1,198 @@
+"""The training binary under faults: changed configs, concurrent runs, damaged checkpoints, planted
+symlinks, a full or read-only disk. Each ends in a correct result or one line and a non-zero exit."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import conftest
+import keras
+import numpy as np
+import pytest
+
+import tfsubspace  # noqa: F401  (registers the classes model.keras holds)
+
+RUN = [
+    "--config.train.epochs=3",
+    "--config.dataset.train_subset=256",
+    "--config.eval.batchnorm_steps=1",
+    "--config.eval.alphas=(0.0, 0.5, 1.0)",
+    "--config.eval.export=False",
+    "--config.train.standard_baseline=False",
+    "--config.model.name=mlp",
+]
+
+
+def run(workdir, *overrides, check=False):
+    return conftest.run_binary("fashion_mnist_line.py", workdir, *RUN, *overrides, check=check)
+
+
+def last_line(process):
+    return process.stderr.strip().splitlines()[-1]
+
+
+def epochs_trained(process):
+    return [line.split()[1] for line in process.stdout.splitlines() if line.startswith("Epoch ")]
+
+
+def assert_one_line_error(process, *fragments):
+    assert process.returncode == 1, (process.returncode, process.stderr[-2000:])
+    line = last_line(process)
+    assert line.startswith("tfsubspace.train: error: "), process.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in line, line
+    assert "Traceback" not in process.stderr, process.stderr[-3000:]
+
+
+def final_weights(workdir):
+    model = keras.saving.load_model(os.path.join(workdir, "model.keras"))
+    return [v.numpy() for v in model.weights]
+
+
+def test_a_changed_config_is_refused_and_extending_or_restarting_is_explicit_and_recorded(tmp_path):
+    workdir = tmp_path / "run"
+    first = run(workdir, check=True)
+    assert epochs_trained(first) == ["1/3", "2/3", "3/3"]
+    results = (workdir / "results.json").read_text()
+
+    for override, key in (("--config.train.learning_rate=0.01", "config.train.learning_rate=0.1"),
+                          ("--config.train.epochs=2", "config.train.epochs=3"),
+                          ("--config.subspace.beta=2.0", "config.subspace.beta=1.0"),
+                          ("--config.seed=1", "config.seed=0")):
+        refused = run(workdir, override)
+        assert_one_line_error(refused, key, "--restart")
+        assert (workdir / "results.json").read_text() == results  # nothing rewritten, nothing mixed
+
+    # Evaluation-only keys may change: the finished run is evaluated again, not retrained.
+    again = run(workdir, "--config.eval.alphas=(0.0, 0.25, 0.5, 1.0)", check=True)
+    assert epochs_trained(again) == []
+    assert len(json.loads((workdir / "results.json").read_text())["subspace"]["along_subspace"]) == 4
+
+    extended = run(workdir, "--config.train.epochs=5", "--extend", check=True)
+    assert epochs_trained(extended) == ["4/5", "5/5"]
+    record = json.loads((workdir / "workdir.json").read_text())
+    assert [e["event"] for e in record["events"]] == ["created", "extended"]
+    assert record["events"][1]["from_epochs"] == 3 and record["events"][1]["to_epochs"] == 5
+    results = json.loads((workdir / "results.json").read_text())
+    assert len(results["subspace"]["history"]["loss"]) == 5 and results["workdir"]["events"] == record["events"]
+
+    restarted = run(workdir, "--config.train.learning_rate=0.05", "--restart", check=True)
+    assert epochs_trained(restarted) == ["1/3", "2/3", "3/3"]
+    assert [e["event"] for e in json.loads((workdir / "workdir.json").read_text())["events"]] == ["created"]
+
+
+def test_a_second_run_on_a_busy_workdir_stops_in_one_line_and_the_first_finishes(tmp_path):
+    workdir = tmp_path / "run"
+    first = subprocess.Popen(conftest.binary_command("fashion_mnist_line.py", workdir, *RUN),
+                             env=conftest.BINARY_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (workdir / "workdir.json").exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    second = run(workdir)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-2000:]
+    assert_one_line_error(second, f"another run (pid {first.pid}) is using --workdir")
+    assert json.loads((workdir / "results.json").read_text())["subspace"]["history"]["loss"]
+
+
+def test_damaged_latest_weights_resume_from_the_previous_epoch_and_planted_symlinks_are_not_followed(tmp_path):
+    workdir = tmp_path / "run"
+    run(workdir, check=True)
+    reference = final_weights(workdir)
+    checkpoints = workdir / "checkpoints" / "subspace"
+    weights = checkpoints / "epoch-00003" / "model.weights.h5"
+    content = bytearray(weights.read_bytes())
+    middle = len(content) // 2
+    content[middle:middle + 4096] = os.urandom(len(content[middle:middle + 4096]))  # 4 KiB garbled in a kernel
+    weights.write_bytes(bytes(content))
+    outside = tmp_path / "outside"
+    outside.write_text("precious")
+    for name in ("results.json.tmp", "results.md.tmp", "model.keras.tmp.keras", "accuracy.png.tmp.png"):
+        os.symlink(outside, workdir / name)
+    os.symlink(outside, checkpoints / "latest.tmp")
+
+    resumed = run(workdir, check=True)
+    assert "epoch-00003/model.weights.h5 is damaged: its SHA-256 does not match manifest.json" in resumed.stderr
+    assert "Resuming subspace from" in resumed.stderr and "epoch-00002" in resumed.stderr
+    assert epochs_trained(resumed) == ["3/3"]
+    for a, b in zip(final_weights(workdir), reference, strict=True):
+        np.testing.assert_array_equal(a, b)  # epoch 3 trained again gives the same model, never NaN
+    assert outside.read_text() == "precious"
+    assert not any(name.endswith(".tmp") or ".tmp." in name for name in os.listdir(workdir))
+    rows = json.loads((workdir / "results.json").read_text())["subspace"]["along_subspace"]
+    assert all(np.isfinite(row["nll"]) for row in rows)
+
+    # Every checkpoint damaged: one line, no training from scratch, no results.
+    for path in checkpoints.glob("epoch-*/model.weights.h5"):
+        path.write_bytes(b"garbage")
+    (workdir / "results.json").unlink()
+    stopped = run(workdir)
+    assert_one_line_error(stopped, "no usable checkpoint in", "start afresh with --restart")
+    assert epochs_trained(stopped) == [] and not (workdir / "results.json").exists()
+
+
+def test_a_checkpoint_directory_that_is_a_file_stops_before_training(tmp_path):
+    workdir = tmp_path / "run"
+    run(workdir, check=True)
+    checkpoints = workdir / "checkpoints" / "subspace"
+    shutil.rmtree(checkpoints)
+    checkpoints.write_text("not a directory")
+    stopped = run(workdir)
+    assert_one_line_error(stopped, "checkpoints/subspace must be a directory of checkpoints")
+    assert epochs_trained(stopped) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs (we run as root); skipped with the reason when mounting is not permitted."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_is_one_line_naming_the_path_and_keeps_the_last_good_checkpoint(tiny_disk):
+    workdir = tiny_disk / "run"
+    # The small CNN's checkpoints (~0.3 MB each, two kept) fill 1 MiB within a few epochs.
+    full = conftest.run_binary("fashion_mnist_line.py", workdir, *RUN[1:], "--config.model.name=small_cnn",
+                               "--config.train.epochs=6", check=False)
+    assert full.returncode == 1, (full.returncode, full.stderr[-2000:])  # not 139 (a segfault)
+    line = last_line(full)
+    assert line.startswith("tfsubspace.train: error: cannot write ") and "the disk is full" in line, line
+    assert str(workdir) in line
+    checkpoints = workdir / "checkpoints" / "subspace"
+    if (checkpoints / "latest").exists():  # the last good checkpoint is intact and verifies
+        from tfsubspace import checkpointing
+
+        checkpointing.verify(checkpointing.latest_checkpoint(str(checkpoints)))
+
+
+def test_a_read_only_workdir_is_one_line_naming_the_path(tiny_disk):
+    workdir = tiny_disk / "run"
+    workdir.mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    try:
+        stopped = run(workdir)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tiny_disk)], check=True)
+    assert_one_line_error(stopped, f"cannot write {workdir}", "read-only")
+
+
+def test_a_full_disk_while_exporting_and_reporting_is_one_line_naming_the_path(tmp_path, tiny_disk):
+    small = ["--config.train.epochs=1", "--config.dataset.train_subset=256", "--config.eval.batchnorm_steps=1",
+             "--config.model.kwargs.width=4"]
+    conftest.run_binary("fashion_mnist_standard.py", tmp_path / "run", *small)
+    workdir = tiny_disk / "run"
+    shutil.copytree(tmp_path / "run" / "checkpoints", workdir / "checkpoints")
+    shutil.copy(tmp_path / "run" / "workdir.json", workdir / "workdir.json")
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    (tiny_disk / "filler").write_bytes(b"\0" * (free - 48 * 1024))  # room for less than model.keras
+    stopped = conftest.run_binary("fashion_mnist_standard.py", workdir, *small, check=False)
+    assert_one_line_error(stopped, f"cannot write {workdir}/", "the disk is full")
+    assert not any(".tmp" in name for name in os.listdir(workdir))  # no half-written file left

@@ -1,0 +1,279 @@
+"""Train/validation/test splits, training subsets and label noise, assembled into `Datasets`.
+
+>>> import numpy as np
+>>> x, y = np.zeros((12, 4, 4, 1), np.uint8), np.arange(12) % 3
+>>> from_arrays((x, y), (x[:4], y[:4]), batch_size=4, validation_size=2).train_size
+10
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Callable, Optional, Union
+
+import numpy as np
+import tensorflow as tf
+
+from tfsubspace.data import sources
+from tfsubspace.data.pipeline import _build_pipeline, _PipelineConfig
+from tfsubspace.data.validators import (
+    ArrayPair,
+    ImageShape,
+    Stats,
+    _check_arrays,
+    _check_augment,
+    _check_label_noise,
+    _check_normalization,
+    _check_pad_to,
+    _check_positive_int,
+    _check_seed,
+    _check_split_args,
+    _is_int,
+)
+
+@dataclasses.dataclass(frozen=True)
+class Datasets:
+    """The pipelines and sizes of one experiment's data.
+
+    ``train`` is shuffled (and augmented if asked); ``train_eval`` holds the
+    same training examples without shuffling or augmentation, batched like the
+    evaluation sets, for batch-norm recomputation and train-loss evaluation.
+    ``validation`` is None unless a validation holdout was requested.
+    ``input_shape`` is the shape of one image as the model sees it (after
+    ``pad_to``).
+
+    >>> sets = from_arrays((np.zeros((10, 8, 8, 1), np.uint8), np.arange(10) % 2),
+    ...                    (np.zeros((4, 8, 8, 1), np.uint8), np.arange(4) % 2),
+    ...                    batch_size=4)
+    >>> sets.train_size, sets.steps_per_epoch, sets.num_classes, sets.input_shape
+    (10, 3, 2, (8, 8, 1))
+    """
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    validation: Optional[tf.data.Dataset]
+    train_eval: tf.data.Dataset
+    num_classes: int
+    input_shape: ImageShape
+    train_size: int
+    validation_size: int
+    test_size: int
+    steps_per_epoch: int
+    #: ``train_epochs(initial_epoch, order_seed=None)``: the endless stream of
+    #: training epochs ``initial_epoch``, ``initial_epoch + 1``, ..., each of
+    #: ``steps_per_epoch`` batches, its order and augmentation keyed by (seed,
+    #: epoch number); ``order_seed`` replaces the seed for the order and
+    #: augmentation only (the examples, split and label noise stay), e.g. for
+    #: independently trained ensemble members. Fit it with ``steps_per_epoch=``
+    #: and ``initial_epoch=``: a run resumed at epoch k then sees the batches an
+    #: uninterrupted run sees at epoch k.
+    train_epochs: Optional[Callable[[int], tf.data.Dataset]] = None
+    #: Which data was used (:func:`build_datasets` only): the dataset name, the
+    #: directory or tensorflow_datasets, the SHA-256 of the files or arrays,
+    #: and the numbers of examples per split. None for :func:`from_arrays`.
+    source: Optional[dict] = None
+
+
+
+def _split_indices(num_examples: int, *, seed: int, validation_size: int, train_subset):
+    """Sorted (train, validation) indices from one seeded permutation.
+
+    The validation holdout is drawn first, so it does not depend on
+    ``train_subset``, and subsets of growing size are nested.
+    """
+    order = np.random.default_rng(seed).permutation(num_examples)
+    validation = np.sort(order[:validation_size])
+    remaining = order[validation_size:]
+    train = np.sort(remaining if train_subset is None else remaining[:train_subset])
+    return train, validation
+
+
+
+def from_arrays(
+    train: ArrayPair,
+    test: ArrayPair,
+    *,
+    batch_size: int,
+    num_classes: Optional[int] = None,
+    seed: int = 0,
+    augment: Optional[str] = None,
+    validation_size: int = 0,
+    train_subset: Optional[int] = None,
+    eval_batch_size: Optional[int] = None,
+    pad_to: Optional[int] = None,
+    mean: Stats = None,
+    std: Stats = None,
+    label_noise: float = 0.0,
+    label_noise_seed: int = 0,
+) -> Datasets:
+    """Build :class:`Datasets` from in-memory ``(images, labels)`` pairs.
+
+    Uses the same pipeline as :func:`make_pipeline`. ``validation_size``
+    examples are held out of the training set (a fixed permutation drawn from
+    ``seed``); ``train_subset`` then keeps that many of the remaining training
+    examples. ``eval_batch_size`` (default ``batch_size``) batches the test,
+    validation and train-eval pipelines. ``num_classes`` defaults to the
+    largest label + 1.
+
+    ``label_noise`` = c in [0, 1] reassigns round(c·n) of the n training
+    examples (those left after ``validation_size`` and ``train_subset``) a
+    uniformly random label with :func:`tfsubspace.baselines.corrupt_labels`
+    (paper 001 §4.3). The choice depends only on ``label_noise_seed``, not on
+    ``seed``, so every method and every ensemble member trains on the same
+    noisy labels; the validation and test labels are never touched (the
+    train-eval pipeline shows the noisy training labels).
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 256, (100, 8, 8, 3), dtype=np.uint8)
+    >>> y = rng.integers(0, 5, 100)
+    >>> sets = from_arrays((x, y), (x[:20], y[:20]), batch_size=16, num_classes=5,
+    ...                    validation_size=10, train_subset=50, augment="crop")
+    >>> sets.train_size, sets.validation_size, sets.steps_per_epoch
+    (50, 10, 4)
+    """
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    eval_batch_size = _check_positive_int(eval_batch_size, "eval_batch_size", allow_none=True)
+    eval_batch_size = eval_batch_size or batch_size
+    seed = _check_seed(seed)
+    augment = _check_augment(augment, training=True)
+    validation_size, train_subset = _check_split_args(validation_size, train_subset)
+    label_noise, label_noise_seed = _check_label_noise(label_noise, label_noise_seed)
+    x_train, y_train = _check_arrays(*train, what="train ")
+    x_test, y_test = _check_arrays(*test, what="test ")
+    image_shape = tuple(int(d) for d in x_train.shape[1:])
+    if tuple(x_test.shape[1:]) != image_shape:
+        raise ValueError(
+            f"test images must have the train image shape {image_shape}, got {tuple(x_test.shape[1:])}"
+        )
+    max_label = int(max(y_train.max(), y_test.max()))
+    if num_classes is None:
+        num_classes = max_label + 1
+    elif not _is_int(num_classes) or num_classes <= max_label:
+        raise ValueError(
+            f"num_classes must be an integer > the largest label {max_label}, got {num_classes!r}"
+        )
+    available = len(x_train) - validation_size
+    if available < 1:
+        raise ValueError(
+            f"validation_size must leave at least one training example: got {validation_size} "
+            f"for {len(x_train)} training examples"
+        )
+    if train_subset is not None and train_subset > available:
+        raise ValueError(
+            f"train_subset must be at most {available} (training examples left after "
+            f"validation_size={validation_size}), got {train_subset}"
+        )
+    config = _PipelineConfig(
+        image_shape=image_shape,
+        pad_to=_check_pad_to(pad_to, image_shape),
+        normalization=_check_normalization(mean, std, image_shape[-1]),
+    )
+
+    validation_images = validation_labels = None
+    if validation_size or train_subset is not None:
+        train_idx, validation_idx = _split_indices(
+            len(x_train), seed=seed, validation_size=validation_size, train_subset=train_subset
+        )
+        if validation_size:
+            validation_images, validation_labels = x_train[validation_idx], y_train[validation_idx]
+        x_train, y_train = x_train[train_idx], y_train[train_idx]
+    if label_noise:
+        from tfsubspace.baselines.label_noise import corrupt_labels
+
+        y_train = corrupt_labels(np.asarray(y_train), label_noise, int(num_classes), seed=label_noise_seed)
+
+    def evaluation(images, labels):
+        return _build_pipeline(
+            images, labels, config, batch_size=eval_batch_size, training=False, seed=seed,
+            augment=None, shuffle_buffer=None, drop_remainder=False,
+        )
+
+    # One tensor per split, shared by the pipelines that read it.
+    train_images, train_labels = tf.convert_to_tensor(x_train), tf.convert_to_tensor(y_train)
+
+    def training(initial_epoch=None, order_seed=None):
+        if initial_epoch is not None and (not _is_int(initial_epoch) or initial_epoch < 0):
+            raise ValueError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
+        return _build_pipeline(
+            train_images, train_labels, config, batch_size=batch_size, training=True,
+            seed=seed if order_seed is None else _check_seed(order_seed, "order_seed"), augment=augment,
+            shuffle_buffer=None, drop_remainder=False, initial_epoch=initial_epoch,
+        )
+
+    return Datasets(
+        train=training(),
+        train_epochs=training,
+        test=evaluation(tf.convert_to_tensor(x_test), tf.convert_to_tensor(y_test)),
+        validation=(
+            None
+            if validation_images is None
+            else evaluation(tf.convert_to_tensor(validation_images), tf.convert_to_tensor(validation_labels))
+        ),
+        train_eval=evaluation(train_images, train_labels),
+        num_classes=int(num_classes),
+        input_shape=config.output_shape,
+        train_size=len(x_train),
+        validation_size=validation_size,
+        test_size=len(x_test),
+        steps_per_epoch=math.ceil(len(x_train) / batch_size),
+    )
+
+
+def build_datasets(
+    name: str,
+    *,
+    batch_size: int,
+    seed: int = 0,
+    augment: Optional[str] = None,
+    validation_size: int = 0,
+    train_subset: Optional[int] = None,
+    data_dir: Union[str, os.PathLike, None] = None,
+    eval_batch_size: Optional[int] = None,
+    pad_to: Optional[int] = None,
+    label_noise: float = 0.0,
+    label_noise_seed: int = 0,
+) -> Datasets:
+    """Load a named dataset (see :func:`tfsubspace.data.load_arrays`) and build its :class:`Datasets`.
+
+    Normalization comes from ``DATASET_INFO`` (Fashion-MNIST: mean 0.2860,
+    std 0.3530; CIFAR-10: per-channel statistics; others: only /255). The other
+    arguments are those of :func:`from_arrays`; they are checked before any
+    data is loaded.
+
+    >>> sets = build_datasets("fashion_mnist", batch_size=64, train_subset=640,
+    ...                       validation_size=1000, augment="crop", pad_to=32)
+    >>> sets.input_shape, sets.train_size, sets.validation_size, sets.test_size
+    ((32, 32, 1), 640, 1000, 10000)
+    """
+    key = sources._canonical_name(name)
+    # Fail fast on bad arguments, before the (possibly slow) load.
+    _check_positive_int(batch_size, "batch_size")
+    _check_positive_int(eval_batch_size, "eval_batch_size", allow_none=True)
+    _check_seed(seed)
+    _check_augment(augment, training=True)
+    _check_split_args(validation_size, train_subset)
+    _check_label_noise(label_noise, label_noise_seed)
+    info = sources.DATASET_INFO[key]
+    _check_pad_to(pad_to, info.input_shape)
+    (train, test), source = sources.load_with_source(key, data_dir)
+    datasets = from_arrays(
+        train,
+        test,
+        batch_size=batch_size,
+        num_classes=info.num_classes,
+        seed=seed,
+        augment=augment,
+        validation_size=validation_size,
+        train_subset=train_subset,
+        eval_batch_size=eval_batch_size,
+        pad_to=pad_to,
+        mean=info.mean,
+        std=info.std,
+        label_noise=label_noise,
+        label_noise_seed=label_noise_seed,
+    )
+    source = dict(source, train_examples=datasets.train_size, validation_examples=datasets.validation_size,
+                  test_examples=datasets.test_size)
+    return dataclasses.replace(datasets, source=source)
