@@ -13,7 +13,7 @@ Example:
 Line()
 """
 
-from tfsubspace import baselines, callbacks, connectivity, evaluate, layers, metrics, regularizers, volume
+from tfsubspace import baselines, callbacks, connectivity, evaluate, layers, metrics, optimizers, regularizers, volume
 from tfsubspace.batchnorm import recompute_batchnorm
 from tfsubspace.connectivity import connect, plane, spro
 from tfsubspace.convert import convert
@@ -43,6 +43,7 @@ __all__ = [
     "layers",
     "load_model",
     "metrics",
+    "optimizers",
     "plane",
     "recompute_batchnorm",
     "regularizers",
