@@ -125,7 +125,7 @@ def test_one_epoch_with_the_default_warm_up_and_model_kwargs_override_record_the
     process = conftest.run_binary("fashion_mnist_standard.py", tmp_path, "--config.train.epochs=1",
                                   "--config.dataset.train_subset=256", "--config.eval.batchnorm_steps=1",
                                   "--config.model.kwargs.width=4", "--config.eval.export=False")
-    assert "train.warmup_epochs=1 clamped to 0: train.epochs=1" in process.stderr
+    assert "train.warmup_epochs=1 clamped to 0: a schedule of 1 epochs" in process.stderr
     assert "Data: fashion_mnist from idx files at" in process.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["config"]["model"]["kwargs"] == {"width": 4}

@@ -128,14 +128,14 @@ def test_bad_baseline_values_fail_in_one_line(tmp_path):
 @pytest.mark.parametrize(
     "key, value, message",
     [
-        ("dataset.label_noise", 1.5, "config.dataset.label_noise must be a number in [0, 1]"),
-        ("dataset.label_noise_seed", -1, "config.dataset.label_noise_seed must be an integer >= 0"),
-        ("train.label_smoothing", 1.0, "config.train.label_smoothing must be a number in [0, 1)"),
+        ("dataset.label_noise", 1.5, "config.dataset.label_noise must be a finite number in [0, 1]"),
+        ("dataset.label_noise_seed", -1, "config.dataset.label_noise_seed must be an integer in [0, 2**31 - 2]"),
+        ("train.label_smoothing", 1.0, "config.train.label_smoothing must be a finite number in [0, 1)"),
         ("baseline.swag_samples", -1, "config.baseline.swag_samples must be an integer >= 0"),
         ("baseline.ensemble_size", 0, "config.baseline.ensemble_size must be an integer >= 1"),
         ("baseline.swa_lr_schedule", "step", "config.baseline.swa_lr_schedule must be one of ('cyclic', 'constant')"),
         ("baseline.fge_alpha_2", 0.1, "config.baseline.fge_alpha_2 must be < baseline.fge_alpha_1"),
-        ("baseline.swa_start_fraction", 1.0, "config.baseline.swa_start_fraction must be a number in [0, 1)"),
+        ("baseline.swa_start_fraction", 1.0, "config.baseline.swa_start_fraction must be a finite number in [0, 1)"),
     ],
 )
 def test_validate_names_the_bad_baseline_or_label_key(key, value, message):
@@ -197,7 +197,7 @@ def test_label_noise_is_the_same_for_every_training_seed_and_changes_only_with_i
     assert np.array_equal(by_seed[0], by_seed[1])
     other = _labels(data.from_arrays(train, test, batch_size=32, label_noise=0.3, label_noise_seed=1).train_eval)
     assert not np.array_equal(other, by_seed[0])
-    with pytest.raises(ValueError, match="label_noise must be a number in"):
+    with pytest.raises(ValueError, match="label_noise` must be a finite number in"):
         data.from_arrays(train, test, batch_size=32, label_noise=-0.1)
 
 

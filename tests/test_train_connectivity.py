@@ -111,7 +111,7 @@ def test_spro_compares_espro_with_deep_ensemble_and_resumes_from_vertex_checkpoi
         ("connect.fge_alpha_2", 0.1, "config.connect.fge_alpha_2 must be < connect.fge_alpha_1"),
         ("connect.learning_rate", 0.0, "config.connect.learning_rate must be > 0 or None"),
         ("spro.num_vertices", 1, "config.spro.num_vertices must be an integer >= 2"),
-        ("spro.lmbda", -1.0, "config.spro.lmbda must be a number >= 0"),
+        ("spro.lmbda", -1.0, "config.spro.lmbda must be a finite number >= 0"),
     ],
 )
 def test_bad_connectivity_config_values_name_the_key(key, value, message):

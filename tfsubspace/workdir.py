@@ -16,13 +16,14 @@
 
 Example:
 
->>> import tempfile
+>>> import os, tempfile
 >>> from tfsubspace import config as config_lib, workdir
 >>> path = tempfile.mkdtemp()
 >>> config = config_lib.base_config()
 >>> with workdir.open_workdir(path, config) as record:
 ...     record["events"][0]["event"]
 'created'
+>>> os.makedirs(os.path.join(path, "checkpoints", "subspace", "epoch-00001"))  # as if a run had trained
 >>> config.train.learning_rate = 0.01
 >>> with workdir.open_workdir(path, config):
 ...     pass

@@ -15,7 +15,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfsubspace.data.validators import (
-    AUGMENTATIONS,
     ImageShape,
     Stats,
     _check_arrays,

@@ -30,13 +30,13 @@ def build_shape(subspace_config):
 
 
 def warmup_epochs(config, epochs=None):
-    """config.train.warmup_epochs, clamped to `epochs` - 1 (default train.epochs) so one epoch decays (logged)."""
+    """config.train.warmup_epochs, clamped to epochs - 1 so at least one epoch decays (logged)."""
     train = config.train
     epochs = train.epochs if epochs is None else epochs
     clamped = max(0, min(train.warmup_epochs, epochs - 1))
     if clamped != train.warmup_epochs:
-        logging.warning("train.warmup_epochs=%d clamped to %d: a schedule of %d epochs must keep one epoch of cosine "
-                        "decay.", train.warmup_epochs, clamped, epochs)
+        logging.warning("train.warmup_epochs=%d clamped to %d: a schedule of %d epochs must keep one epoch of "
+                        "cosine decay.", train.warmup_epochs, clamped, epochs)
     return clamped
 
 
