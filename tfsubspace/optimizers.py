@@ -27,27 +27,16 @@ Example:
 [0.95, 0.95]
 """
 
-import numbers
-
 import keras
-import numpy as np
 from keras import ops
+
+from tfsubspace import checks
 
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
 
 
-def _check_number(value, name, upper=None):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and np.isfinite(value)
-    if not ok or value < 0 or (upper is not None and value > upper):
-        allowed = f"in [0, {upper}]" if upper is not None else ">= 0"
-        raise ValueError(f"`{name}` must be a finite number {allowed}, got {value!r}.")
-    return float(value)
-
-
 def check_weight_decay_mode(mode):
-    if mode not in WEIGHT_DECAY_MODES:
-        raise ValueError(f"`weight_decay_mode` must be one of {WEIGHT_DECAY_MODES}, got {mode!r}.")
-    return mode
+    return checks.one_of(mode, "`weight_decay_mode`", WEIGHT_DECAY_MODES)
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
@@ -73,8 +62,8 @@ class SGD(keras.optimizers.SGD):
         **kwargs,
     ):
         check_weight_decay_mode(weight_decay_mode)
-        decay = 0.0 if weight_decay is None else _check_number(weight_decay, "weight_decay")
-        momentum = _check_number(momentum, "momentum", upper=1.0)
+        decay = checks.number(weight_decay, "`weight_decay`", minimum=0, allow_none=True) or 0.0
+        momentum = checks.number(momentum, "`momentum`", minimum=0, maximum=1)
         super().__init__(
             learning_rate=learning_rate,
             momentum=momentum,
