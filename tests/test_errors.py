@@ -334,11 +334,11 @@ CATALOGUE = [
     ("recompute_batchnorm_alpha_outside", ValueError, r"`alpha` for Line\(\) must be in \[0, 1\], got -1\.0",
      lambda ctx: ts.recompute_batchnorm(line_model(), np.ones((8, 4), "float32"), alpha=-1.0)),
     # -- evaluation and metrics ----------------------------------------------
-    ("sweep_temperature_zero", ValueError, r"`temperature` must be a number > 0, got 0",
+    ("sweep_temperature_zero", ValueError, r"`temperature` must be a finite number > 0, got 0",
      lambda ctx: sweep_with(temperature=0)),
     ("sweep_alphas_outside", ValueError, r"`alphas` for Line\(\) must be in \[0, 1\], got 1\.5",
      lambda ctx: sweep_with(alphas=[0.5, 1.5])),
-    ("ensemble_negative_temperature", ValueError, r"`temperature` must be a number > 0, got -1\.0",
+    ("ensemble_negative_temperature", ValueError, r"`temperature` must be a finite number > 0, got -1\.0",
      lambda ctx: ts.evaluate.ensemble([dense_net()], xy_dataset(), temperature=-1.0)),
     ("ensemble_no_members", ValueError, r"`members` must hold at least one model or point",
      lambda ctx: ts.evaluate.ensemble([], xy_dataset())),
@@ -356,7 +356,7 @@ CATALOGUE = [
      lambda ctx: ts.metrics.ExpectedCalibrationError(from_logits="yes")),
     # -- connecting trained networks, label noise ----------------------------
     ("connect_architectures_differ", ValueError,
-     r"`model_b` does not match `model_a` at variable 'head/kernel': shape \(5, 3\) in model_b, \(4, 3\) in model_a",
+     r"`model_b` does not match `model_a` at weighted layer 0 \('head' vs 'head'\): weight 'kernel' has shape \(5, 3\) vs \(4, 3\)",
      lambda ctx: ts.connectivity.connect(dense_net(4), dense_net(5), ts.Bezier(1), seed=0)),
     ("connect_simplex_shape", ValueError, r"`shape` must be a curve \(ts\.Line\(\), ts\.Bezier\(n\) or ts\.PolyChain\(n\)\)",
      lambda ctx: ts.connectivity.connect(dense_net(), dense_net(), ts.Simplex(3), seed=0)),

@@ -13,7 +13,7 @@ Example:
 Line()
 """
 
-from tfsubspace import baselines, callbacks, connectivity, evaluate, layers, metrics, regularizers, volume
+from tfsubspace import baselines, callbacks, connectivity, evaluate, evaluation, layers, metrics, regularizers, volume
 from tfsubspace.batchnorm import recompute_batchnorm
 from tfsubspace.connectivity import connect, plane, spro
 from tfsubspace.convert import convert
@@ -39,6 +39,7 @@ __all__ = [
     "connectivity",
     "convert",
     "evaluate",
+    "evaluation",
     "get_shape",
     "layers",
     "load_model",

@@ -27,20 +27,30 @@ import keras
 import tensorflow as tf
 
 
-def _batches(data, steps, batch_size):
-    """Input batches x from a tf.data.Dataset, (x, y[, w]) tuples, or arrays."""
-    if not isinstance(data, tf.data.Dataset):
-        if isinstance(data, (tuple, list)):
-            data = data[0]
-        data = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
-    data = data.map(lambda *element: element[0])
+def _batches(model, data, steps, batch_size):
+    """Input batches x from a tf.data.Dataset, (x, y[, w]) tuples, dicts or arrays; checked first."""
+    from tfsubspace.evaluation.reader import inputs
+
+    if isinstance(data, tf.data.Dataset) and steps is None and data.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("`data` is infinite (e.g. `.repeat()`): pass `steps`, the number of batches to use.")
+    batches = inputs(data, "data", batch_size)
+    expected = [tuple(tensor.shape) for tensor in getattr(getattr(model, "network", model), "inputs", None) or []]
+    spec = batches.element_spec
+    if len(expected) == 1 and isinstance(spec, tf.TensorSpec) and spec.shape.rank is not None:
+        if spec.shape.rank == len(expected[0]) - 1:
+            raise ValueError(
+                f"`data` is not batched: its elements have shape {tuple(spec.shape)} and the model takes "
+                f"{expected[0]}; call `.batch(batch_size)` on it."
+            )
     if steps is not None:
-        data = data.take(steps)
-    return data
+        batches = batches.take(steps)
+    return batches
 
 
 def batchnorm_layers(model):
     network = getattr(model, "network", model)
+    # Keras' private flattening also finds batch norm inside custom layers,
+    # which the public `model.layers` walk cannot enter; order is irrelevant here.
     return [
         layer
         for layer in network._flatten_layers(include_self=False)
@@ -63,25 +73,37 @@ def preserved_point(model):
     >>> base.layers[0].moving_mean.numpy().tolist()
     [0.0, 0.0, 0.0]
     """
-    from tfsubspace.model import SubspaceModel
-
-    statistics = [
-        (variable, variable.numpy())
-        for layer in batchnorm_layers(model)
-        for variable in (layer.moving_mean, layer.moving_variance)
-    ]
-    subspace = isinstance(model, SubspaceModel)
-    coefficients = model.alpha_coefficients.numpy() if subspace else None
-    alpha = model.alpha if subspace else None
+    snapshot = _Snapshot(model)
     try:
         yield model
     finally:
-        if subspace:
-            # Restore the exact coefficients too: callers may have written arbitrary ones.
-            model.set_alpha(alpha)
-            model.alpha_coefficients.assign(coefficients)
-            model.write_coefficients(model.alpha_coefficients)
-        for variable, value in statistics:
+        snapshot.restore()
+
+
+class _Snapshot:
+    """A model's point (α or raw coefficients) and batch-norm statistics, to put back."""
+
+    def __init__(self, model):
+        from tfsubspace.model import SubspaceModel
+
+        self.model = model
+        self.statistics = [
+            (variable, variable.numpy())
+            for layer in batchnorm_layers(model)
+            for variable in (layer.moving_mean, layer.moving_variance)
+        ]
+        self.subspace = isinstance(model, SubspaceModel)
+        self.coefficients = model.alpha_coefficients.numpy() if self.subspace else None
+        self.alpha = model.alpha if self.subspace else None
+
+    def restore(self):
+        if self.subspace:
+            # set_point is the one owner of the point: α when there was one, else the raw coefficients.
+            if self.alpha is not None:
+                self.model.set_point(alpha=self.alpha)
+            else:
+                self.model.set_point(coefficients=self.coefficients)
+        for variable, value in self.statistics:
             variable.assign(value)
 
 
@@ -116,7 +138,7 @@ def _accumulator(network, layers):
     return state
 
 
-def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128):
+def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128, verbose=0):
     """Recomputes every batch-norm layer's moving mean/variance at `alpha`.
 
     Args:
@@ -126,46 +148,73 @@ def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128):
         alpha: the point to recompute at; it becomes the model's inference
             point (`set_alpha`). None keeps the current one. Only for
             subspace models.
-        steps: use only the first `steps` batches (None: all of `data`).
+        steps: use only the first `steps` batches (None: all of `data`;
+            required for an infinite dataset).
+        batch_size: batch size for arrays.
+        verbose: 1 shows a progress bar over the batches ("auto": in a
+            terminal); evaluations that recompute at many points show one
+            bar over the points instead.
+
+    Raises ValueError, leaving the model as it was, for data without batches,
+    unbatched or infinite data, a generator (wrap it in
+    `tf.data.Dataset.from_generator`) or non-finite inputs (refused: one NaN
+    would make every statistic NaN).
 
     Returns:
         `model`, for chaining.
     """
+    from tfsubspace.evaluation.progress import Progress
     from tfsubspace.model import SubspaceModel
 
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"`steps` must be None or an integer >= 1, got {steps!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
-    if isinstance(model, SubspaceModel):
-        if alpha is not None:
-            model.set_alpha(alpha)
-        model.write_coefficients(model.alpha_coefficients)
-    elif alpha is not None:
+    subspace = isinstance(model, SubspaceModel)
+    if not subspace and alpha is not None:
         raise ValueError("`alpha` is only meaningful for a ts.SubspaceModel; pass alpha=None.")
+    if subspace and alpha is not None:
+        model.subspace_shape.validate_alpha(alpha)
+    batches = _batches(model, data, steps, batch_size)  # every check before the model moves
     layers = batchnorm_layers(model)
-    if not layers:
-        return model
-    network = getattr(model, "network", model)
-
-    sums, square_sums, count, accumulate = _accumulator(network, layers)
-    for variable in (*sums, *square_sums, count):
-        variable.assign(tf.zeros_like(variable))
-
-    momenta = [layer.momentum for layer in layers]
+    # A failure part-way leaves the model at its old point and statistics.
+    snapshot = _Snapshot(model)
     try:
-        for layer in layers:
-            layer.momentum = 0.0
-        for x in _batches(data, steps, batch_size):
-            accumulate(x)
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-    if count.numpy() == 0:
-        raise ValueError("`data` yielded no batches to recompute batch norm with.")
-    for layer, total, square_total in zip(layers, sums, square_sums):
-        mean = total / count
-        variance = tf.maximum(square_total / count - tf.square(mean), 0.0)
-        layer.moving_mean.assign(tf.cast(mean, layer.moving_mean.dtype))
-        layer.moving_variance.assign(tf.cast(variance, layer.moving_variance.dtype))
+        if subspace:
+            if alpha is not None:
+                model.set_point(alpha=alpha)
+            model.write_coefficients(model.alpha_coefficients)
+        if not layers:
+            return model
+        network = getattr(model, "network", model)
+        sums, square_sums, count, accumulate = _accumulator(network, layers)
+        for variable in (*sums, *square_sums, count):
+            variable.assign(tf.zeros_like(variable))
+        momenta = [layer.momentum for layer in layers]
+        cardinality = int(batches.cardinality())
+        try:
+            for layer in layers:
+                layer.momentum = 0.0
+            with Progress(cardinality if cardinality >= 0 else None, verbose) as progress:
+                for x in batches:
+                    accumulate(x)
+                    progress.advance()
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
+        if count.numpy() == 0:
+            raise ValueError("`data` yielded no batches to recompute batch norm with.")
+        if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in (*sums, *square_sums)):
+            raise ValueError(
+                "`data` holds non-finite inputs (NaN or inf): batch-norm statistics would be NaN, so they are "
+                "refused and the model is left as it was; clean the data first."
+            )
+        for layer, total, square_total in zip(layers, sums, square_sums):
+            mean = total / count
+            variance = tf.maximum(square_total / count - tf.square(mean), 0.0)
+            layer.moving_mean.assign(tf.cast(mean, layer.moving_mean.dtype))
+            layer.moving_variance.assign(tf.cast(variance, layer.moving_variance.dtype))
+    except BaseException:
+        snapshot.restore()
+        raise
     return model
