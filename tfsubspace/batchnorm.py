@@ -34,8 +34,17 @@ def _batches(model, data, steps, batch_size):
     if isinstance(data, tf.data.Dataset) and steps is None and data.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError("`data` is infinite (e.g. `.repeat()`): pass `steps`, the number of batches to use.")
     batches = inputs(data, "data", batch_size)
-    expected = [tuple(tensor.shape) for tensor in getattr(getattr(model, "network", model), "inputs", None) or []]
+    network = getattr(model, "network", model)
+    model_inputs = getattr(network, "inputs", None) or []
+    expected = [tuple(tensor.shape) for tensor in model_inputs]
     spec = batches.element_spec
+    if isinstance(spec, dict) and model_inputs:
+        names = {getattr(tensor, "name", None) for tensor in model_inputs}
+        if not set(spec) <= names:
+            raise ValueError(
+                f"`data` yields dicts with keys {sorted(spec)}, which are not the model's inputs {sorted(map(str, names))}; "
+                "pass (x, y) batches, or a dict with a 'label' key next to the inputs."
+            )
     if len(expected) == 1 and isinstance(spec, tf.TensorSpec) and spec.shape.rank is not None:
         if spec.shape.rank == len(expected[0]) - 1:
             raise ValueError(

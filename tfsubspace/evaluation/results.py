@@ -19,7 +19,9 @@ def _format(value):
         return "[" + ", ".join(_format(v) for v in value) + "]"
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
         return str(value)
     return f"{value:.4f}"
 
