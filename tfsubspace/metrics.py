@@ -149,6 +149,12 @@ class _WeightedMean(keras.metrics.Metric):
         self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
 
+    def _add(self, values, sample_weight):
+        """Adds per-example `values` [N] with their weights."""
+        weights = _example_weights(sample_weight, ops.shape(values)[0], self.dtype)
+        self.total.assign_add(ops.sum(weights * values))
+        self.count.assign_add(ops.sum(weights))
+
     def result(self):
         return ops.divide_no_nan(self.total, self.count)
 
@@ -192,9 +198,7 @@ class NegativeLogLikelihood(_WeightedMean):
             log_probs = ops.log(ops.clip(y_pred, _PROB_FLOOR, 1.0))
         labels = _flat_labels(y_true, log_probs)
         picked = ops.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
-        weights = _example_weights(sample_weight, ops.shape(picked)[0], self.dtype)
-        self.total.assign_add(-ops.sum(weights * picked))
-        self.count.assign_add(ops.sum(weights))
+        self._add(-picked, sample_weight)
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
@@ -231,10 +235,7 @@ class TotalVariationDistance(_WeightedMean):
         # Broadcasting would silently compare one row with every row.
         if p1.shape != p2.shape and None not in p1.shape and None not in p2.shape:
             raise ValueError(f"p1 and p2 must have the same shape, got {p1.shape} and {p2.shape}")
-        distance = 0.5 * ops.sum(ops.abs(p1 - p2), axis=-1)
-        weights = _example_weights(sample_weight, ops.shape(distance)[0], self.dtype)
-        self.total.assign_add(ops.sum(weights * distance))
-        self.count.assign_add(ops.sum(weights))
+        self._add(0.5 * ops.sum(ops.abs(p1 - p2), axis=-1), sample_weight)
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
@@ -262,7 +263,4 @@ class BrierScore(_WeightedMean):
         probs = _probabilities(y_pred, self.from_logits, self.dtype)
         labels = _flat_labels(y_true, probs)
         target = ops.one_hot(labels, ops.shape(probs)[-1], dtype=self.dtype)
-        per_example = ops.sum(ops.square(probs - target), axis=-1)
-        weights = _example_weights(sample_weight, ops.shape(per_example)[0], self.dtype)
-        self.total.assign_add(ops.sum(weights * per_example))
-        self.count.assign_add(ops.sum(weights))
+        self._add(ops.sum(ops.square(probs - target), axis=-1), sample_weight)
