@@ -59,6 +59,7 @@ from tfsubspace.evaluation.curve_geometry import control_point_grams, l2_term, r
 from tfsubspace.evaluation.forward import DEFAULT_BATCHNORM_STEPS, place
 from tfsubspace.evaluation.progress import Progress
 from tfsubspace.evaluation.reader import batches, check_int
+from tfsubspace.evaluation.results import Table
 from tfsubspace.layers import SubspaceLayer
 from tfsubspace.shapes import Simplex
 
@@ -184,8 +185,11 @@ def _label(point, index, model):
 # -- the plane -------------------------------------------------------------------
 
 
-class Plane:
+class Plane(Table):
     """The result of `plane`: grids, coordinates, and the plot.
+
+    Iterating gives one row {"x", "y", "loss", "nll", "error"} per grid point
+    (`to_markdown()` tabulates them).
 
     Attributes:
         x, y: grid coordinates [grid] along û and v̂ (weight-space distances).
@@ -202,6 +206,11 @@ class Plane:
 
     def __init__(self, x, y, loss, nll, error, point_coordinates, curve_t, curve_coordinates,
                  origin, basis, labels, weight_decay, path=None):
+        super().__init__(
+            {"x": float(x[i]), "y": float(y[j]), "loss": float(loss[j, i]), "nll": float(nll[j, i]),
+             "error": float(error[j, i])}
+            for j in range(len(y)) for i in range(len(x))
+        )
         self.x, self.y = x, y
         self.loss, self.nll, self.error = loss, nll, error
         self.point_coordinates = point_coordinates
@@ -353,8 +362,8 @@ def plane(
     >>> x, y = np.random.rand(16, 4).astype("float32"), np.arange(16) % 3
     >>> nets = [network(seed) for seed in range(3)]
     >>> result = ts.connectivity.plane(nets, nets[0], (x, y), grid=2, margin=0.0)
-    >>> result.x.shape, result.error.shape, result.curve_coordinates is None
-    ((2,), (2, 2), True)
+    >>> result.x.shape, result.error.shape, result.curve_coordinates is None, len(result)
+    ((2,), (2, 2), True, 4)
     """
     if isinstance(points, (str, bytes)) or not hasattr(points, "__len__") or len(points) != _NUM_POINTS:
         count = len(points) if hasattr(points, "__len__") else type(points).__name__
