@@ -9,7 +9,7 @@ import tensorflow as tf
 from conftest import small_cnn, tiny_data
 
 import tfsubspace as ts
-from tfsubspace.batchnorm import preserved_point
+from tfsubspace.evaluation.batchnorm import preserved_point
 from tfsubspace.evaluation.ood import aupr, auroc
 
 

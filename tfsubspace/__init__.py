@@ -14,7 +14,7 @@ Line()
 """
 
 from tfsubspace import baselines, callbacks, connectivity, evaluate, evaluation, layers, metrics, regularizers, volume
-from tfsubspace.batchnorm import recompute_batchnorm
+from tfsubspace.evaluation.batchnorm import recompute_batchnorm
 from tfsubspace.connectivity import connect, plane, spro
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel

@@ -193,7 +193,7 @@ class MidpointEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        from tfsubspace.batchnorm import preserved_point
+        from tfsubspace.evaluation.batchnorm import preserved_point
         from tfsubspace.evaluation import predict_at, scores as score
 
         model = self.model

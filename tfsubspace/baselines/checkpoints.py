@@ -58,7 +58,7 @@ def model_with_weights(model, weights, batchnorm_data=None, batchnorm_steps=DEFA
     >>> clone.predict(np.array([[1.0, 2.0]]), verbose=0).tolist()
     [[3.0]]
     """
-    from tfsubspace.batchnorm import recompute_batchnorm
+    from tfsubspace.evaluation.batchnorm import recompute_batchnorm
 
     clone = keras.models.clone_model(model)
     if not clone.built:

@@ -1,6 +1,8 @@
 """Evaluation: one core that scores any model at any point, on any labelled data.
 
 - `forward`: the one forward pass at a point (`model.set_point` + batch norm);
+- `batchnorm`: exact batch-norm statistics at a point (`ts.recompute_batchnorm`)
+  and `preserved_point`, which puts a model back where it was;
 - `reader`: the one reader of test data (tf.data, numpy tuples, dicts; sparse
   or one-hot labels);
 - `heads`: logits or probabilities, decided once (argument, compiled loss,
@@ -8,9 +10,11 @@
 - `scores`: accuracy, NLL, ECE, Brier score, disagreement (`tfsubspace.metrics`);
 - `ensemble`, `sweep`, `curve` (paper 003 Table 2), `ood`, `fit_temperature`,
   all returning a `Table` of rows (or its subclasses);
-- `progress`: Keras progress bars (`verbose="auto"`).
+- `progress`: Keras progress bars (`verbose="auto"`);
+- `walk`: the one walk over a model's layers (graph order, nested models).
 
-`ts.evaluate` is this package's public face.
+`ts.evaluate` is this package's public face. Batch norm lives here because a point of a subspace is
+coefficients plus the statistics recomputed there.
 
 Example:
 
@@ -23,6 +27,7 @@ Example:
 True
 """
 
+from tfsubspace.evaluation.batchnorm import preserved_point, recompute_batchnorm
 from tfsubspace.evaluation.curve import METRICS, CurveEvaluation, curve, summarize
 from tfsubspace.evaluation.curve_geometry import curve_length, length_ratio
 from tfsubspace.evaluation.ensemble import ensemble, score_members
@@ -61,7 +66,9 @@ __all__ = [
     "predict",
     "predict_at",
     "predict_inputs",
+    "preserved_point",
     "random_points",
+    "recompute_batchnorm",
     "score_members",
     "scores",
     "sparse_labels",

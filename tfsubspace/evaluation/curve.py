@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from tfsubspace.evaluation import heads
+from tfsubspace.evaluation.batchnorm import preserved_point
 from tfsubspace.evaluation.curve_geometry import (
     check_curve_model,
     control_point_grams,
@@ -270,8 +271,6 @@ def curve(
             }
         progress.advance()
         return {"t": round(float(t), 10), **cache[key]}
-
-    from tfsubspace.batchnorm import preserved_point
 
     total = points * (2 if segment else 1)
     with preserved_point(model), Progress(total, verbose, title=f"curve at {points} points") as progress:

@@ -22,6 +22,7 @@ Example:
 import keras
 
 from tfsubspace.evaluation import heads
+from tfsubspace.evaluation.batchnorm import batchnorm_layers, preserved_point
 from tfsubspace.evaluation.forward import (
     DEFAULT_BATCHNORM_STEPS,
     check_points,
@@ -63,8 +64,6 @@ def member_probabilities(members, test_data, *, model=None, batchnorm_data=None,
     test_data = batches(test_data, "test_data")
     outputs, labels = [], None
     if model is not None:
-        from tfsubspace.batchnorm import batchnorm_layers, preserved_point
-
         check_subspace_model(model)
         points = check_points(model, members, "members")
         if batchnorm_data is None and batchnorm_layers(model):

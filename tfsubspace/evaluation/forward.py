@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsubspace.evaluation import heads, reader
+from tfsubspace.evaluation.batchnorm import batchnorm_layers, recompute_batchnorm
 from tfsubspace.evaluation.progress import Progress
 
 #: Training batches per batch-norm recompute in every evaluation (sweeps,
@@ -131,8 +132,6 @@ def predict(model, data, *, from_logits=None, temperature=1.0, name="test_data",
 
 def place(model, alpha=None, coefficients=None, batchnorm_data=None, batchnorm_steps=DEFAULT_BATCHNORM_STEPS):
     """Puts a SubspaceModel at α (or raw coefficients), batch norm recomputed there on `batchnorm_data`."""
-    from tfsubspace.batchnorm import batchnorm_layers, recompute_batchnorm
-
     model.set_point(alpha=alpha, coefficients=coefficients)
     if batchnorm_data is not None and batchnorm_layers(model):
         recompute_batchnorm(model, batchnorm_data, steps=batchnorm_steps)

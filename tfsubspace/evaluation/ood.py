@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from tfsubspace.evaluation import heads
+from tfsubspace.evaluation.batchnorm import batchnorm_layers, preserved_point
 from tfsubspace.evaluation.forward import (
     DEFAULT_BATCHNORM_STEPS,
     check_points,
@@ -107,8 +108,6 @@ def ood(model_or_members, in_data, out_data, *, alphas=None, batchnorm_data=None
     temperature = check_temperature(temperature)
     heads.check_from_logits(from_logits)
     if alphas is not None:
-        from tfsubspace.batchnorm import batchnorm_layers, preserved_point
-
         model = check_subspace_model(model_or_members, "model_or_members")
         points = check_points(model, alphas, "alphas")
         if batchnorm_data is None and batchnorm_layers(model):

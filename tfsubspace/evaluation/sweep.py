@@ -26,6 +26,7 @@ import json
 import numpy as np
 
 from tfsubspace.evaluation import heads
+from tfsubspace.evaluation.batchnorm import preserved_point
 from tfsubspace.evaluation.forward import (
     DEFAULT_BATCHNORM_STEPS,
     check_points,
@@ -115,8 +116,6 @@ def sweep(
                 from_logits=logits, temperature=temperature,
             )
         return cache[key]
-
-    from tfsubspace.batchnorm import preserved_point
 
     rows = []
     with preserved_point(model), Progress(len(points), verbose, title=f"sweep over {len(points)} points") as progress:

@@ -126,7 +126,7 @@ def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_
 
 def test_scores(model, datasets, config, temperature=1.0):
     """Test scores of a plain Keras model with batch norm recomputed (as for subspace points)."""
-    from tfsubspace.batchnorm import recompute_batchnorm
+    from tfsubspace.evaluation.batchnorm import recompute_batchnorm
 
     recompute_batchnorm(model, datasets.train_eval, steps=config.eval.batchnorm_steps)
     return scores_of(model, datasets, temperature)

@@ -26,11 +26,12 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from tfsubspace.evaluation.progress import Progress
+from tfsubspace.evaluation.reader import inputs
+
 
 def _batches(model, data, steps, batch_size):
     """Input batches x from a tf.data.Dataset, (x, y[, w]) tuples, dicts or arrays; checked first."""
-    from tfsubspace.evaluation.reader import inputs
-
     if isinstance(data, tf.data.Dataset) and steps is None and data.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError("`data` is infinite (e.g. `.repeat()`): pass `steps`, the number of batches to use.")
     batches = inputs(data, "data", batch_size)
@@ -172,7 +173,6 @@ def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128, ver
     Returns:
         `model`, for chaining.
     """
-    from tfsubspace.evaluation.progress import Progress
     from tfsubspace.model import SubspaceModel
 
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
