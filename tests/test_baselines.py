@@ -61,11 +61,41 @@ def _fge_formula(i, alpha_1, alpha_2, c):
 # --- SWA -------------------------------------------------------------------
 
 
-def test_swa_default_start_is_75_percent_and_checkpoints_spread_to_the_end():
-    swa = SWA(epochs=160, num_checkpoints=6)
+def test_swa_paper_protocol_starts_at_75_percent_and_spreads_m_checkpoints_to_the_end():
+    swa = SWA(epochs=160, num_checkpoints=6, protocol="paper")
     assert swa.start_epoch == 120
     assert swa.checkpoint_epochs == (126, 133, 140, 146, 153, 160)
-    assert SWA(epochs=10, num_checkpoints=2).checkpoint_epochs == (8, 10)
+    assert SWA(epochs=10, num_checkpoints=2, protocol="paper").checkpoint_epochs == (8, 10)
+
+
+def test_swa_authors_protocol_takes_the_first_checkpoint_at_the_start_then_m_minus_1_cycles():
+    swa = SWA(epochs=160, num_checkpoints=6)
+    assert swa.protocol == "authors" and swa.start_epoch == 120
+    assert swa.checkpoint_epochs == (120, 128, 136, 144, 152, 160)
+    schedule = swa.learning_rate_schedule(0.1, steps_per_epoch=10)
+    # Cycles end at the later checkpoints only; the first phase belongs to the base schedule.
+    assert schedule.start_step == 1200 and schedule.boundaries == [1280, 1360, 1440, 1520, 1600]
+    assert SWA(epochs=10, num_checkpoints=1).checkpoint_epochs == (10,)
+
+
+def test_swa_authors_protocol_first_phase_anneals_to_zero_and_first_checkpoint_is_there():
+    """The binary's SWA run: a cosine over the first phase reaches 0 at start, where checkpoint 1 is taken."""
+    from tfsubspace import config as config_lib
+    from tfsubspace.experiments import baselines as runners
+
+    config = config_lib.base_config()
+    config.method, config.train.epochs, config.train.warmup_epochs = "swa", 8, 1
+    config.baseline.swa_num_checkpoints, config.baseline.swa_start_fraction = 3, 0.5
+    swa, schedule = runners.swa_callback_and_schedule(config, steps_per_epoch=10)
+    assert swa.checkpoint_epochs == (4, 6, 8)
+    rates = [float(schedule(step)) for step in range(80)]
+    assert rates[39] < 2e-3 and rates[30] > rates[39]  # annealing towards 0 at the end of epoch 4 (step 40)
+    assert rates[40] == pytest.approx(config.baseline.swa_lr)  # then the first cycle restarts at swa_lr
+    assert rates[59] < 1e-3 and rates[60] == pytest.approx(config.baseline.swa_lr)
+    paper = config.copy_and_resolve_references()
+    paper.baseline.swa_protocol = "paper"
+    swa, schedule = runners.swa_callback_and_schedule(paper, steps_per_epoch=10)
+    assert swa.checkpoint_epochs == (5, 6, 8) and float(schedule(39)) > 0.01  # cut, not annealed
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +103,7 @@ def swa_run():
     """One short SWA fit shared by the tests that only read its results (keeps the file fast)."""
     keras.utils.set_random_seed(1234)
     x, y = tiny_data(n=64)
-    swa = SWA(epochs=4, num_checkpoints=3, start_epoch=1, batchnorm_data=x)
+    swa = SWA(epochs=4, num_checkpoints=3, start_epoch=1, batchnorm_data=x, protocol="paper")
     # The optimizer gets the SWA callback's own schedule around a stock one.
     model = _compiled(swa.learning_rate_schedule(keras.optimizers.schedules.CosineDecay(0.05, 16), steps_per_epoch=4))
     recorder = _RecordLR(keep_at=(8,))  # 4 steps an epoch: epoch 2 ends at iteration 8
@@ -133,7 +163,7 @@ def test_swa_schedule_late_phase_values():
 def test_swa_sets_late_phase_lr_of_a_float_optimizer(lr_schedule):
     x, y = tiny_data(n=32)
     model = _compiled(0.1)
-    swa = SWA(epochs=4, num_checkpoints=2, start_epoch=2, lr_schedule=lr_schedule, swa_lr=0.05)
+    swa = SWA(epochs=4, num_checkpoints=2, start_epoch=2, lr_schedule=lr_schedule, swa_lr=0.05, protocol="paper")
     recorder = _RecordLR()
     model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[swa, recorder])
     expected = swa.learning_rate_schedule(0.1, steps_per_epoch=2)
@@ -147,7 +177,7 @@ def test_swa_sets_late_phase_lr_of_a_float_optimizer(lr_schedule):
 
 def test_swa_refuses_to_override_a_foreign_schedule():
     x, y = tiny_data(n=32)
-    swa = SWA(epochs=2, num_checkpoints=1)
+    swa = SWA(epochs=2, num_checkpoints=1, protocol="paper")
     model = _compiled(keras.optimizers.schedules.CosineDecay(0.1, 10))
     with pytest.raises(ValueError, match="learning_rate_schedule"):
         model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[swa])
@@ -156,14 +186,14 @@ def test_swa_refuses_to_override_a_foreign_schedule():
 def test_swa_state_round_trip_resumes_without_duplicates():
     x, y = tiny_data(n=32)
     model = _compiled(0.05)
-    first = SWA(epochs=4, num_checkpoints=3, start_epoch=1)
+    first = SWA(epochs=4, num_checkpoints=3, start_epoch=1, protocol="paper")
     model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[first])
     state = first.get_state()
     assert first.collected_at == [2]
 
     # As tfsubspace.checkpointing stores it: JSON, arrays as lists.
     stored = json.loads(json.dumps(state, default=lambda a: a.tolist()))
-    resumed = SWA(epochs=4, num_checkpoints=3, start_epoch=1)
+    resumed = SWA(epochs=4, num_checkpoints=3, start_epoch=1, protocol="paper")
     resumed.set_state(stored)
     assert [w.dtype for w in resumed.checkpoints[0]] == [w.dtype for w in state["checkpoints"][0]]
     model.fit(x, y, batch_size=16, epochs=4, initial_epoch=2, verbose=0, callbacks=[resumed])
@@ -372,7 +402,8 @@ BAD_ARGUMENTS = [
     (lambda: FGE(alpha_1=0.01, alpha_2=0.05), "`alpha_2` must be < alpha_1"),
     (lambda: FGE(start_step=-1), "`start_step`"),
     (lambda: FGESnapshots(0.1), "`schedule` must be a tfsubspace.baselines.FGE"),
-    (lambda: SWA(epochs=10, num_checkpoints=5), "`num_checkpoints` must be <= epochs - start_epoch = 3"),
+    (lambda: SWA(epochs=10, num_checkpoints=5), "`num_checkpoints` must fit the late phase: epochs - start_epoch = 3 must be >= 4"),
+    (lambda: SWA(epochs=10, num_checkpoints=2, protocol="swa"), "`protocol` must be one of"),
     (lambda: SWA(epochs=10, num_checkpoints=1, lr_schedule="cosine"), "`lr_schedule` must be one of"),
     (lambda: SWA(epochs=0), "`epochs`"),
     (lambda: SWA(epochs=10, num_checkpoints=1, swa_lr=0), "`swa_lr`"),

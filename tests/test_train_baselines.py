@@ -47,6 +47,7 @@ def test_swa_run_reports_average_checkpoint_ensemble_and_swag_and_resumes_to_the
     # Label smoothing and label noise ride along: they must work for any method.
     overrides = (
         "--config.baseline.swa_start_fraction=0.5",
+        "--config.baseline.swa_protocol=paper",
         "--config.baseline.swa_num_checkpoints=2",
         "--config.baseline.swag_samples=2",
         "--config.train.label_smoothing=0.1",
@@ -121,7 +122,7 @@ def test_standard_ensemble_scores_members_and_ensemble_and_reports_the_early_sto
 def test_bad_baseline_values_fail_in_one_line(tmp_path):
     process = run_binary("fashion_mnist_swa.py", tmp_path, "--config.baseline.swa_num_checkpoints=3", check=False)
     assert process.returncode != 0 and "Traceback" not in process.stderr
-    assert "config.baseline.swa_num_checkpoints must be <= train.epochs - SWA start epoch = 1" in process.stderr
+    assert "config.baseline.swa_num_checkpoints must be <= train.epochs - SWA start epoch = 1 + 1 for the checkpoint" in process.stderr
 
 
 @pytest.mark.parametrize(

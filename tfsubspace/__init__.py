@@ -13,7 +13,7 @@ Example:
 Line()
 """
 
-from tfsubspace import baselines, callbacks, connectivity, evaluate, evaluation, layers, metrics, regularizers, volume
+from tfsubspace import baselines, callbacks, connectivity, evaluate, evaluation, layers, metrics, optimizers, regularizers, volume
 from tfsubspace.evaluation.batchnorm import recompute_batchnorm
 from tfsubspace.connectivity import connect, plane, spro
 from tfsubspace.convert import convert
@@ -44,6 +44,7 @@ __all__ = [
     "layers",
     "load_model",
     "metrics",
+    "optimizers",
     "plane",
     "recompute_batchnorm",
     "regularizers",

@@ -25,6 +25,8 @@ SHAPES = ("line", "bezier", "polychain", "simplex")
 SAMPLINGS = ("per_batch", "per_layer")
 INITS = ("independent", "point")
 AUGMENTATIONS = (None, "crop", "flip_crop")
+WEIGHT_DECAY_MODES = ("l2", "decoupled")
+SWA_PROTOCOLS = ("authors", "paper")
 
 
 def base_config():
@@ -65,7 +67,11 @@ def base_config():
     config.train.batch_size = 128
     config.train.learning_rate = 0.1
     config.train.momentum = 0.9
-    config.train.weight_decay = 5e-4
+    # The papers' weight decay: 1e-4 for the CIFAR-style nets (001 §4), "l2" =
+    # PyTorch SGD's wd·w in the gradient before momentum (ts.optimizers.SGD);
+    # "decoupled" = Keras' SGD(weight_decay), about 10x weaker at momentum 0.9.
+    config.train.weight_decay = 1e-4
+    config.train.weight_decay_mode = "l2"
     config.train.warmup_epochs = 1
     # Also train a standard model with the same recipe, for comparison.
     config.train.standard_baseline = False
@@ -94,6 +100,10 @@ def base_config():
     config.baseline.swa_lr = 0.05
     config.baseline.swa_lr_schedule = "cyclic"
     config.baseline.swa_num_checkpoints = 3
+    # "authors": the first phase anneals to 0 at the SWA start, where the first
+    # checkpoint is taken, then m - 1 cycles (the reference code); "paper": the
+    # schedule is cut at the start and m cycles follow (000 §D.4's text).
+    config.baseline.swa_protocol = "authors"
     config.baseline.swag_samples = 6
     # method="snapshot" (Huang et al. 2017): cosine restarts, one snapshot per cycle.
     config.baseline.num_snapshots = 5
@@ -196,11 +206,18 @@ def _validate_baseline(config):
         )
     for key in ("swa_start_fraction", "fge_start_fraction"):
         _fraction(baseline[key], f"baseline.{key}", closed=False)
+    _one_of(baseline.swa_protocol, "baseline.swa_protocol", SWA_PROTOCOLS)
     if config.method == "swa":
         start = int(baseline.swa_start_fraction * epochs)
-        if baseline.swa_num_checkpoints > epochs - start:
-            _fail("baseline.swa_num_checkpoints", f"must be <= train.epochs - SWA start epoch = {epochs - start} "
-                  f"(one checkpoint per epoch at most), got {baseline.swa_num_checkpoints}.")
+        authors = baseline.swa_protocol == "authors"
+        cycles = baseline.swa_num_checkpoints - (1 if authors else 0)
+        if cycles > epochs - start:
+            extra = " + 1 for the checkpoint at the start (swa_protocol='authors')" if authors else ""
+            _fail("baseline.swa_num_checkpoints", f"must be <= train.epochs - SWA start epoch = {epochs - start}"
+                  f"{extra}, one checkpoint per epoch at most, got {baseline.swa_num_checkpoints}.")
+        if authors and not config.train.warmup_epochs < start:
+            _fail("baseline.swa_start_fraction", f"must leave the warm-up ({config.train.warmup_epochs} epochs) and at "
+                  f"least one annealing epoch before the SWA start with swa_protocol='authors', got SWA start epoch {start}.")
         if baseline.swag_samples and baseline.swa_num_checkpoints < 2:
             _fail("baseline.swa_num_checkpoints", "must be >= 2 for SWAG (or set baseline.swag_samples=0), got 1.")
     if config.method == "fge":
@@ -280,6 +297,7 @@ def validate(config):
         _fail("train.warmup_epochs", f"must be < train.epochs ({config.train.epochs}), got {config.train.warmup_epochs}.")
     for key in ("learning_rate", "momentum", "weight_decay"):
         _non_negative_number(config.train[key], f"train.{key}")
+    _one_of(config.train.weight_decay_mode, "train.weight_decay_mode", WEIGHT_DECAY_MODES)
     if not config.train.learning_rate > 0:
         _fail("train.learning_rate", f"must be > 0, got {config.train.learning_rate!r}.")
     _fraction(config.train.label_smoothing, "train.label_smoothing", closed=False)

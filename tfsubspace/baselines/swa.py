@@ -9,10 +9,20 @@ training data (000 §D.3, `ts.recompute_batchnorm`). The same checkpoints give
 the SWA-checkpoint ensemble of Fig. 11 (`SWA.ensemble`) and the Gaussian of
 SWAG (`tfsubspace.baselines.SWAG`).
 
-Checkpoints are saved at the ends of m equal stretches of the late phase,
-epochs `start + ⌊k·(epochs − start)/m⌋` for k = 1..m: with the cyclic LR each
-stretch is one cosine cycle from `swa_lr` down to `min_lr`, so each checkpoint
-is taken at a low LR; with the constant LR each is taken at `swa_lr`.
+Two protocols place the m checkpoints (`protocol=`):
+
+- "authors" (default; the reference code of paper 001): the first phase is
+  annealed to 0 at `start` (give the optimizer a base schedule that ends
+  there), the first checkpoint is taken there, then m − 1 cycles follow, each
+  ending in a checkpoint: epochs start, start + ⌊k·(epochs − start)/(m − 1)⌋
+  for k = 1..m−1.
+- "paper" (the text of 000 §D.4, the earlier default here): the schedule is cut
+  at `start` and all m checkpoints end m equal stretches of the late phase,
+  epochs `start + ⌊k·(epochs − start)/m⌋` for k = 1..m.
+
+With the cyclic LR each late stretch is one cosine cycle from `swa_lr` down to
+`min_lr`, so each checkpoint is taken at a low LR; with the constant LR each is
+taken at `swa_lr`.
 
 Checkpoints live in memory as numpy arrays (`model.weights` order), so
 `get_state()` / `set_state()` can store them with the model for resuming.
@@ -26,10 +36,10 @@ Example:
 >>> x, y = np.random.default_rng(0).normal(size=(32, 4)).astype("float32"), np.arange(32) % 3
 >>> swa = SWA(epochs=4, num_checkpoints=2, start_epoch=2)
 >>> swa.start_epoch, swa.checkpoint_epochs
-(2, (3, 4))
+(2, (2, 4))
 >>> _ = model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[swa])
 >>> len(swa.checkpoints), swa.collected_at
-(2, [3, 4])
+(2, [2, 4])
 >>> averaged = swa.averaged_model(batchnorm_data=x)
 >>> bool(np.allclose(averaged.layers[1].kernel, np.mean([c[4] for c in swa.checkpoints], axis=0)))
 True
@@ -47,6 +57,7 @@ from tfsubspace.evaluation.forward import DEFAULT_BATCHNORM_STEPS
 
 LR_SCHEDULES = ("cyclic", "constant", None)
 MODES = ("cyclic", "constant")
+PROTOCOLS = ("authors", "paper")
 
 
 def _check_base(base, name="base"):
@@ -183,8 +194,8 @@ class SWA(CheckpointCollector):
     """Stochastic Weight Averaging: m checkpoints in the late phase, averaged (000 §D.4).
 
     Saves a checkpoint at the end of each epoch in `checkpoint_epochs` (m
-    epochs spread evenly over [start_epoch, epochs], the last one at the end
-    of training), keeps their running average, and builds the SWA model with
+    epochs spread over [start_epoch, epochs] by `protocol`, the last one at
+    the end of training), keeps their running average, and builds the SWA model with
     batch norm recomputed. The late-phase LR comes from
     `learning_rate_schedule(base, steps_per_epoch)` (an `SWASchedule` to
     give the optimizer), or, if the optimizer has a plain float LR, is set by
@@ -202,16 +213,21 @@ class SWA(CheckpointCollector):
         batchnorm_data: if given, `on_train_end` builds `self.averaged`,
             the SWA model with batch norm recomputed on this training data.
         batchnorm_steps: batches of `batchnorm_data` for the recompute.
+        protocol: "authors" (first checkpoint at start_epoch, where the base
+            schedule has annealed to 0, then m − 1 cycles) or "paper" (m
+            cycles after a schedule cut at start_epoch); see the module doc.
 
     Example:
 
     >>> from tfsubspace.baselines import SWA
     >>> swa = SWA(epochs=160, num_checkpoints=6)
     >>> swa.start_epoch, swa.checkpoint_epochs
-    (120, (126, 133, 140, 146, 153, 160))
+    (120, (120, 128, 136, 144, 152, 160))
     >>> schedule = swa.learning_rate_schedule(0.1, steps_per_epoch=10)
     >>> schedule.start_step, schedule.boundaries[:2], round(float(schedule(1200)), 4)
-    (1200, [1260, 1330], 0.05)
+    (1200, [1280, 1360], 0.05)
+    >>> SWA(epochs=160, num_checkpoints=6, protocol="paper").checkpoint_epochs
+    (126, 133, 140, 146, 153, 160)
     """
 
     def __init__(
@@ -224,17 +240,25 @@ class SWA(CheckpointCollector):
         min_lr=0.0,
         batchnorm_data=None,
         batchnorm_steps=DEFAULT_BATCHNORM_STEPS,
+        protocol="authors",
     ):
         super().__init__()
         _check_int(epochs, "epochs", 1)
         _check_int(num_checkpoints, "num_checkpoints", 1)
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got {protocol!r}.")
         if start_epoch is None:
-            start_epoch = int(0.75 * epochs)
-        _check_int(start_epoch, "start_epoch", 0)
-        if epochs - start_epoch < num_checkpoints:
+            # "authors" with one checkpoint: it is the annealed end of training.
+            start_epoch = epochs if (protocol == "authors" and num_checkpoints == 1) else int(0.75 * epochs)
+        # "authors" takes its first checkpoint at the end of epoch start_epoch.
+        _check_int(start_epoch, "start_epoch", 1 if protocol == "authors" else 0)
+        cycles = num_checkpoints - 1 if protocol == "authors" else num_checkpoints
+        if epochs - start_epoch < cycles or (protocol == "authors" and cycles == 0 and epochs != start_epoch):
+            need = "0 (one checkpoint is taken at start_epoch)" if cycles == 0 else f">= {cycles}"
             raise ValueError(
-                f"`num_checkpoints` must be <= epochs - start_epoch = {epochs - start_epoch} "
-                f"(one checkpoint per epoch at most), got {num_checkpoints}; lower start_epoch or num_checkpoints."
+                f"`num_checkpoints` must fit the late phase: epochs - start_epoch = {epochs - start_epoch} must be "
+                f"{need} with protocol={protocol!r} (one checkpoint per epoch at most), got num_checkpoints="
+                f"{num_checkpoints}; lower start_epoch or num_checkpoints."
             )
         _check_number(swa_lr, "swa_lr", strict=True)
         if lr_schedule not in LR_SCHEDULES:
@@ -251,8 +275,10 @@ class SWA(CheckpointCollector):
         self.min_lr = float(min_lr)
         self.batchnorm_data = batchnorm_data
         self.batchnorm_steps = batchnorm_steps
+        self.protocol = protocol
         late = epochs - start_epoch
-        self.checkpoint_epochs = tuple(start_epoch + (k * late) // num_checkpoints for k in range(1, num_checkpoints + 1))
+        first = (start_epoch,) if protocol == "authors" else ()
+        self.checkpoint_epochs = first + tuple(start_epoch + (k * late) // cycles for k in range(1, cycles + 1))
         self.averaged = None
         self._mean = None  # running average, float64
         self._count = 0
@@ -262,17 +288,20 @@ class SWA(CheckpointCollector):
         """The `SWASchedule` matching this callback: `base` first, then the late phase.
 
         Args:
-            base: the LR before `start_epoch` (float or LearningRateSchedule).
+            base: the LR before `start_epoch` (float or LearningRateSchedule);
+                with protocol "authors" it should anneal to 0 at start_epoch
+                (e.g. a cosine over start_epoch epochs), as the reference does.
             steps_per_epoch: optimizer updates per epoch.
         """
         _check_int(steps_per_epoch, "steps_per_epoch", 1)
-        mode = self.lr_schedule or "constant"
+        late_ends = [e for e in self.checkpoint_epochs if e > self.start_epoch]
+        mode = (self.lr_schedule or "constant") if late_ends else "constant"
         return SWASchedule(
             base,
             start_step=self.start_epoch * steps_per_epoch,
             swa_lr=self.swa_lr,
             mode=mode,
-            boundaries=[e * steps_per_epoch for e in self.checkpoint_epochs] if mode == "cyclic" else None,
+            boundaries=[e * steps_per_epoch for e in late_ends] if mode == "cyclic" else None,
             min_lr=self.min_lr,
         )
 

@@ -60,7 +60,7 @@ class SWAG:
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(), keras.layers.Dense(3)])
     >>> model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     >>> x, y = np.random.default_rng(0).normal(size=(32, 4)).astype("float32"), np.arange(32) % 3
-    >>> swa = SWA(epochs=3, num_checkpoints=3, start_epoch=0)
+    >>> swa = SWA(epochs=3, num_checkpoints=3, start_epoch=1)
     >>> _ = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[swa])
     >>> swag = SWAG.from_swa(swa)
     >>> swag.rank, swag.deviations.shape

@@ -74,21 +74,38 @@ def run_standard_ensemble(config, datasets, workdir):
     return first, {"standard_ensemble": entry}
 
 
-def run_swa(config, datasets, workdir):
-    """method="swa": SWA average, SWA-checkpoint ensemble and SWAG ensemble from one run."""
-    from tfsubspace.baselines import SWA, SWAG
+def swa_callback_and_schedule(config, steps_per_epoch):
+    """The SWA callback of config.baseline and the LR schedule of its run.
 
-    baseline, epochs, steps = config.baseline, config.train.epochs, datasets.steps_per_epoch
-    bn = dict(batchnorm_data=datasets.train_eval, batchnorm_steps=config.eval.batchnorm_steps)
+    With swa_protocol="authors" the first phase is the recipe's warm-up + cosine
+    compressed into the epochs before the SWA start, so it anneals to 0 where
+    the first checkpoint is taken; with "paper" the full-length cosine is cut there.
+    """
+    from tfsubspace.baselines import SWA
+
+    baseline, epochs = config.baseline, config.train.epochs
+    start = int(baseline.swa_start_fraction * epochs)
     swa = SWA(
         epochs=epochs,
         num_checkpoints=baseline.swa_num_checkpoints,
-        start_epoch=int(baseline.swa_start_fraction * epochs),
+        start_epoch=start,
         swa_lr=baseline.swa_lr,
         lr_schedule=baseline.swa_lr_schedule,
+        protocol=baseline.swa_protocol,
     )
+    first_phase = start if baseline.swa_protocol == "authors" else None
+    base = common.learning_rate_schedule(config, steps_per_epoch, epochs=first_phase)
+    return swa, swa.learning_rate_schedule(base, steps_per_epoch)
+
+
+def run_swa(config, datasets, workdir):
+    """method="swa": SWA average, SWA-checkpoint ensemble and SWAG ensemble from one run."""
+    from tfsubspace.baselines import SWAG
+
+    baseline, steps = config.baseline, datasets.steps_per_epoch
+    bn = dict(batchnorm_data=datasets.train_eval, batchnorm_steps=config.eval.batchnorm_steps)
+    swa, schedule = swa_callback_and_schedule(config, steps)
     model = common.build_model(config, datasets)
-    schedule = swa.learning_rate_schedule(common.learning_rate_schedule(config, steps), steps)
     common.compile_model(model, config, steps, schedule=schedule)
     history, seconds = common.fit(model, datasets, config, workdir, "swa", callbacks=[swa])
     count = len(swa.checkpoints)
@@ -103,6 +120,7 @@ def run_swa(config, datasets, workdir):
         "start_epoch": swa.start_epoch,
         "checkpoint_epochs": list(swa.collected_at),
         "lr_schedule": baseline.swa_lr_schedule,
+        "protocol": baseline.swa_protocol,
         "swa_lr": baseline.swa_lr,
         "final": final,
         "average": average,

@@ -29,10 +29,10 @@ def build_shape(subspace_config):
     return ts.Simplex(num_vertices=subspace_config.num_vertices)
 
 
-def learning_rate_schedule(config, steps_per_epoch):
-    """Linear warm-up, then cosine decay to 0 over config.train.epochs (001 §4)."""
+def learning_rate_schedule(config, steps_per_epoch, epochs=None):
+    """Linear warm-up, then cosine decay to 0 over `epochs` (default config.train.epochs; 001 §4)."""
     train = config.train
-    total_steps = train.epochs * steps_per_epoch
+    total_steps = (train.epochs if epochs is None else epochs) * steps_per_epoch
     warmup_steps = train.warmup_epochs * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup_steps else train.learning_rate,
@@ -43,12 +43,18 @@ def learning_rate_schedule(config, steps_per_epoch):
 
 
 def build_optimizer(config, steps_per_epoch, schedule=None):
-    """SGD with momentum and weight decay; `schedule` defaults to `learning_rate_schedule`."""
+    """SGD with momentum and the configured weight decay (`ts.optimizers.SGD`: "l2" is the papers').
+
+    `schedule` defaults to `learning_rate_schedule`.
+    """
+    from tfsubspace.optimizers import SGD
+
     train = config.train
-    return keras.optimizers.SGD(
+    return SGD(
         learning_rate=schedule if schedule is not None else learning_rate_schedule(config, steps_per_epoch),
         momentum=train.momentum,
         weight_decay=train.weight_decay or None,
+        weight_decay_mode=train.weight_decay_mode,
     )
 
 

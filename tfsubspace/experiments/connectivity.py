@@ -265,11 +265,8 @@ def _spro_optimizer(config, steps_per_epoch):
     spro_config = config.spro
 
     def make():
-        return keras.optimizers.SGD(
-            learning_rate=cosine_schedule(spro_config.learning_rate, spro_config.epochs_per_vertex, steps_per_epoch),
-            momentum=config.train.momentum,
-            weight_decay=config.train.weight_decay or None,
-        )
+        schedule = cosine_schedule(spro_config.learning_rate, spro_config.epochs_per_vertex, steps_per_epoch)
+        return common.build_optimizer(config, steps_per_epoch, schedule=schedule)
 
     return make
 
