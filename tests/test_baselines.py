@@ -259,7 +259,7 @@ def test_swag_end_to_end_samples_trainable_weights_and_recomputes_bn(swa_run):
     reference.set_weights(sampled.get_weights())
     ts.recompute_batchnorm(reference, x)
     np.testing.assert_allclose(sampled.get_layer("bn").moving_mean, reference.get_layer("bn").moving_mean, atol=1e-6)
-    result = swag.ensemble(model, _dataset(x, y, 32), num_samples=2, batchnorm_data=x)
+    result = swag.ensemble(_dataset(x, y, 32), num_samples=2, model=model, batchnorm_data=x)
     assert len(result["members"]) == 2 and np.isfinite(result["ensemble"]["nll"])
 
 

@@ -9,9 +9,9 @@ import pytest
 from conftest import small_cnn, tiny_data
 
 import tfsubspace as ts
-from tfsubspace import curve_evaluation
+from tfsubspace import evaluation
 from tfsubspace.connectivity import connect, flat_weights, plane
-from tfsubspace.connectivity.connect import variables_by_path
+from tfsubspace.connectivity.matching import weighted_layers
 
 
 def trained_cnn(x, seed):
@@ -24,7 +24,7 @@ def trained_cnn(x, seed):
 
 
 def weights_by_path(net):
-    return {key: v.numpy() for key, v in variables_by_path(net).items()}
+    return {f"{path}/{v.name}": v.numpy() for path, layer in weighted_layers(net) for v in layer.weights}
 
 
 def copy_batchnorm_statistics(source, model):
@@ -71,7 +71,7 @@ def test_connect_puts_endpoints_first_and_last_and_bends_evenly_on_the_segment()
     flat_a, flat_b = flat_weights(a), flat_weights(b)
     for t in (0.25, 0.6):
         np.testing.assert_allclose(flat_weights(model, t), (1 - t) * flat_a + t * flat_b, atol=1e-5)
-    assert curve_evaluation.length_ratio(model) == pytest.approx(1.0, abs=1e-6)
+    assert evaluation.length_ratio(model) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_fit_leaves_endpoints_bit_identical_and_t0_t1_reproduce_the_trained_models():
@@ -109,23 +109,40 @@ def test_fit_leaves_endpoints_bit_identical_and_t0_t1_reproduce_the_trained_mode
     np.testing.assert_allclose(model.predict(x, verbose=0), a.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
 
 
-def test_connect_mismatch_names_the_first_differing_variable():
+def test_connect_matches_by_structure_and_names_the_first_structural_difference():
     x, _ = tiny_data()
     a = small_cnn(num_classes=4)
     wider = small_cnn(num_classes=5)
-    with pytest.raises(ValueError, match=r"'head/kernel'.*shape \(4, 5\)") as error:
+    with pytest.raises(ValueError, match=r"at weighted layer \d+ \('head' vs 'head'\): units=5 vs 4") as error:
         connect(a, wider)
     assert "\n" not in str(error.value)
+    # Other names, same structure: matched (Keras numbers names per process, so names never decide).
     renamed = keras.Sequential([keras.Input((8, 8, 1))] + [
-        type(layer).from_config({**layer.get_config(), "name": "conv2" if layer.name == "conv" else layer.name})
-        for layer in a.layers
+        type(layer).from_config({**layer.get_config(), "name": layer.name + "_other"}) for layer in a.layers
     ])
-    with pytest.raises(ValueError, match="no layer 'conv'"):
-        connect(a, renamed)
+    renamed.set_weights(a.get_weights())  # the batch-norm statistics too (the curve starts with model_a's)
+    for variable in renamed.trainable_weights:
+        variable.assign(variable + 1.0)
+    model = connect(a, renamed)
+    model.set_alpha(1.0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), renamed.predict(x, verbose=0))
     with pytest.raises(ValueError, match="`shape` must be a curve"):
         connect(a, small_cnn(), ts.Simplex(3))
     with pytest.raises(ValueError, match="`model_b` must be a trained keras.Model"):
         connect(a, x)
+
+
+def test_connect_two_models_built_by_one_function_without_names():
+    def build():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu"), keras.layers.Dense(3)])
+
+    a, b = build(), build()
+    assert [layer.name for layer in a.layers] != [layer.name for layer in b.layers]
+    model = connect(a, b, ts.Bezier(1), seed=0)
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    for t, reference in ((0.0, a), (1.0, b)):
+        model.set_alpha(t)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), reference.predict(x, verbose=0))
 
 
 # -- curve metrics ------------------------------------------------------------------
@@ -136,15 +153,15 @@ def test_summarize_matches_numpy_trapezoid_min_max_and_arc_length_weighting():
     t = np.sort(np.concatenate([[0.0, 1.0], rng.uniform(size=9)]))
     values = rng.normal(size=t.size)
     lengths = rng.uniform(0.1, 2.0, size=t.size - 1)
-    plain = curve_evaluation.summarize(t, values)
+    plain = evaluation.summarize(t, values)
     assert plain["mean"] == pytest.approx(np.trapezoid(values, t))
     assert plain["int"] == plain["mean"]
     assert (plain["min"], plain["max"]) == (values.min(), values.max())
-    weighted = curve_evaluation.summarize(t, values, lengths)
+    weighted = evaluation.summarize(t, values, lengths)
     trapezoids = (values[1:] + values[:-1]) / 2
     assert weighted["int"] == pytest.approx(np.sum(trapezoids * lengths) / lengths.sum())
     with pytest.raises(ValueError, match="`lengths`"):
-        curve_evaluation.summarize(t, values, lengths[:-1])
+        evaluation.summarize(t, values, lengths[:-1])
 
 
 def plane_curve(shape, bend_height):
@@ -160,14 +177,14 @@ def plane_curve(shape, bend_height):
 
 def test_length_ratio_is_one_for_a_segment_and_matches_closed_forms_for_bent_curves():
     h = 1.5
-    assert curve_evaluation.length_ratio(plane_curve(ts.Line(), h)) == pytest.approx(1.0, abs=1e-12)
+    assert evaluation.length_ratio(plane_curve(ts.Line(), h)) == pytest.approx(1.0, abs=1e-12)
     # Quadratic Bezier: φ'(t) = 2·(1, h(1 − 2t)), length sqrt(1 + h²) + asinh(h)/h over segment 2.
     bezier = (math.sqrt(1 + h * h) + math.asinh(h) / h) / 2
-    assert curve_evaluation.length_ratio(plane_curve(ts.Bezier(1), h)) == pytest.approx(bezier, rel=1e-10)
-    assert curve_evaluation.length_ratio(plane_curve(ts.PolyChain(1), h)) == pytest.approx(
+    assert evaluation.length_ratio(plane_curve(ts.Bezier(1), h)) == pytest.approx(bezier, rel=1e-10)
+    assert evaluation.length_ratio(plane_curve(ts.PolyChain(1), h)) == pytest.approx(
         math.sqrt(1 + h * h), rel=1e-12
     )
-    assert curve_evaluation.curve_length(plane_curve(ts.PolyChain(1), h)) == pytest.approx(
+    assert evaluation.curve_length(plane_curve(ts.PolyChain(1), h)) == pytest.approx(
         2 * math.sqrt(1 + h * h), rel=1e-12
     )
 
@@ -180,7 +197,7 @@ def test_curve_rows_match_direct_evaluation_with_batchnorm_recomputed_per_t():
     bend.assign(bend + 0.3)  # move the bend off the segment
     statistics = [v.numpy() for v in model.network.get_layer("bn").non_trainable_weights]
     decay = 1e-2
-    result = curve_evaluation.curve(model, (x, y), (x[:32], y[:32]), points=5, weight_decay=decay)
+    result = evaluation.curve(model, (x, y), (x[:32], y[:32]), points=5, weight_decay=decay)
 
     assert [row["t"] for row in result.rows] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert model.alpha == 0.5
@@ -203,7 +220,7 @@ def test_curve_rows_match_direct_evaluation_with_batchnorm_recomputed_per_t():
     direct((flat_weights(a) + flat_weights(b)) / 2, result.segment_rows[2])
 
     grid = [row["t"] for row in result.rows]
-    for metric in curve_evaluation.METRICS:
+    for metric in evaluation.METRICS:
         values = [row[metric] for row in result.rows]
         summary = result.summary["curve"][metric]
         assert summary["mean"] == pytest.approx(np.trapezoid(values, grid))
@@ -211,7 +228,7 @@ def test_curve_rows_match_direct_evaluation_with_batchnorm_recomputed_per_t():
         ends = [result.rows[0][metric], result.rows[-1][metric]]
         assert result.summary["single"][metric] == {"min": min(ends), "max": max(ends)}
     assert result.summary["segment"]["length_ratio"] == 1.0
-    assert result.summary["curve"]["length_ratio"] == pytest.approx(curve_evaluation.length_ratio(model))
+    assert result.summary["curve"]["length_ratio"] == pytest.approx(evaluation.length_ratio(model))
     assert result.summary["curve"]["length_ratio"] > 1.0
     assert result.rows[0]["train_loss"] == result.segment_rows[0]["train_loss"]
     table = result.to_markdown().splitlines()
@@ -224,11 +241,11 @@ def test_curve_rejects_bad_arguments_in_one_line():
     model = ts.convert(net, ts.Bezier(1), init="point")
     data = (np.zeros((4, 2), "float32"), np.zeros(4, "int64"))
     with pytest.raises(ValueError, match="`points` must be an integer >= 2"):
-        curve_evaluation.curve(model, data, data, points=1)
+        evaluation.curve(model, data, data, points=1)
     with pytest.raises(ValueError, match="`weight_decay` must be None or a finite number >= 0"):
-        curve_evaluation.curve(model, data, data, weight_decay=-1.0)
+        evaluation.curve(model, data, data, weight_decay=-1.0)
     with pytest.raises(ValueError, match="`model` must be on a curve"):
-        curve_evaluation.curve(ts.convert(net, ts.Simplex(3)), data, data)
+        evaluation.curve(ts.convert(net, ts.Simplex(3)), data, data)
 
 
 # -- planes ---------------------------------------------------------------------------

@@ -87,6 +87,14 @@ def xy_dataset(n=8):
     return tf.data.Dataset.from_tensor_slices((x, np.arange(n) % 3)).batch(4)
 
 
+def x_only_dataset(n=8):
+    return tf.data.Dataset.from_tensor_slices(np.random.default_rng(0).normal(size=(n, 4)).astype("float32")).batch(4)
+
+
+def five_class_net():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)], name="five_classes")
+
+
 def idx_bytes(array):
     array = np.asarray(array, dtype=np.uint8)
     return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
@@ -490,11 +498,11 @@ CATALOGUE = [
     ("recompute_batchnorm_alpha_outside", ValueError, r"`alpha` for Line\(\) must be in \[0, 1\], got -1\.0",
      lambda ctx: ts.recompute_batchnorm(line_model(), np.ones((8, 4), "float32"), alpha=-1.0)),
     # -- evaluation and metrics ----------------------------------------------
-    ("sweep_temperature_zero", ValueError, r"`temperature` must be a number > 0, got 0",
+    ("sweep_temperature_zero", ValueError, r"`temperature` must be a finite number > 0, got 0",
      lambda ctx: sweep_with(temperature=0)),
     ("sweep_alphas_outside", ValueError, r"`alphas` for Line\(\) must be in \[0, 1\], got 1\.5",
      lambda ctx: sweep_with(alphas=[0.5, 1.5])),
-    ("ensemble_negative_temperature", ValueError, r"`temperature` must be a number > 0, got -1\.0",
+    ("ensemble_negative_temperature", ValueError, r"`temperature` must be a finite number > 0, got -1\.0",
      lambda ctx: ts.evaluate.ensemble([dense_net()], xy_dataset(), temperature=-1.0)),
     ("ensemble_no_members", ValueError, r"`members` must hold at least one model or point",
      lambda ctx: ts.evaluate.ensemble([], xy_dataset())),
@@ -510,9 +518,54 @@ CATALOGUE = [
      lambda ctx: ts.metrics.ExpectedCalibrationError(num_bins=0)),
     ("ece_from_logits_not_bool", ValueError, r"`?from_logits`? must be True or False, got 'yes'",
      lambda ctx: ts.metrics.ExpectedCalibrationError(from_logits="yes")),
+    # -- evaluation data, points and models (issue 11, issue 13 item 4) -------
+    ("sweep_data_without_labels", ValueError, r"`test_data` yields only inputs x, no labels; evaluation needs \(x, y\) batches",
+     lambda ctx: ts.evaluate.sweep(line_model(), x_only_dataset(), batchnorm_data=xy_dataset())),
+    ("ensemble_data_without_labels", ValueError, r"`test_data` yields only inputs x, no labels",
+     lambda ctx: ts.evaluate.ensemble([dense_net()], x_only_dataset())),
+    ("sweep_unbatched_data", ValueError, r"`test_data` is not batched \(one label per element\); call `\.batch",
+     lambda ctx: ts.evaluate.sweep(line_model(), xy_dataset().unbatch(), batchnorm_data=xy_dataset())),
+    ("sweep_empty_alphas", ValueError, r"`alphas` must hold at least one point α, got an empty list",
+     lambda ctx: sweep_with(alphas=[])),
+    ("sweep_bool_alpha", ValueError, r"`alphas` must hold numbers α, got the bool True",
+     lambda ctx: sweep_with(alphas=[True])),
+    ("sweep_eager_tensor_alpha_outside", ValueError, r"`alphas` for Line\(\) must be in \[0, 1\], got 1\.5",
+     lambda ctx: sweep_with(alphas=[tf.constant(1.5)])),
+    ("sweep_plain_keras_model", ValueError, r"`model` must be a ts\.SubspaceModel \(points α need a subspace\), got a plain keras\.Model",
+     lambda ctx: ts.evaluate.sweep(dense_net(), xy_dataset(), batchnorm_data=xy_dataset())),
+    ("sweep_labels_out_of_range", ValueError, r"`test_data` labels must lie in \[0, 3\) for a model with 3 classes, got 0\.\.7",
+     lambda ctx: ts.evaluate.sweep(line_model(), (np.ones((8, 4), "float32"), np.arange(8)), batchnorm_data=xy_dataset())),
+    ("sweep_from_logits_not_bool", ValueError, r"`from_logits` must be None \(read from the model\), True or False, got 'yes'",
+     lambda ctx: sweep_with(from_logits="yes")),
+    ("ensemble_points_without_model", ValueError, r"`members\[0\]` is a float, not a keras\.Model; .*pass `model=` too",
+     lambda ctx: ts.evaluate.ensemble([0.5, 0.7], xy_dataset())),
+    ("ensemble_different_class_counts", ValueError, r"ensemble members must predict the same number of classes, got \[3, 5\]",
+     lambda ctx: ts.evaluate.ensemble([dense_net(), five_class_net()], xy_dataset())),
+    ("ensemble_generator_data", ValueError, r"`test_data` must be a tf\.data\.Dataset or an \(x, y\) tuple of arrays, got a generator",
+     lambda ctx: ts.evaluate.ensemble([dense_net()], (batch for batch in xy_dataset()))),
+    ("ood_points_without_alphas", ValueError, r"`model_or_members` must be a keras\.Model or a non-empty list of them",
+     lambda ctx: ts.evaluate.ood([0.5], np.ones((4, 4), "float32"), np.ones((4, 4), "float32"))),
+    ("set_point_both", ValueError, r"pass exactly one of `alpha` \(a point of the shape\) or `coefficients`",
+     lambda ctx: line_model().set_point(alpha=0.5, coefficients=[0.5, 0.5])),
+    ("set_point_wrong_length", ValueError, r"`coefficients` must be 2 finite numbers, got \[1\.0, 0\.0, 0\.0\]",
+     lambda ctx: line_model().set_point(coefficients=[1.0, 0.0, 0.0])),
+    ("plane_collinear_points", ValueError, r"`points` must not be collinear: points\[2\] lies on the line through points\[0\] and points\[1\]",
+     lambda ctx: ts.plane([0.0, 1.0, 0.5], line_model(), xy_dataset())),
+    ("plane_coincident_points", ValueError, r"`points` must be three distinct weight points; points\[0\] and points\[1\] are equal",
+     lambda ctx: ts.plane([0.3, 0.3, 1.0], line_model(), xy_dataset())),
+    ("recompute_batchnorm_infinite_data", ValueError, r"`data` is infinite \(e\.g\. `\.repeat\(\)`\): pass `steps`",
+     lambda ctx: ts.recompute_batchnorm(bn_net(), xy_dataset().repeat())),
+    ("recompute_batchnorm_non_finite", ValueError, r"`data` holds non-finite inputs \(NaN or inf\): batch-norm statistics would be NaN, so they are refused",
+     lambda ctx: ts.recompute_batchnorm(bn_net(), np.array([[np.nan, 0, 0, 0]] + [[1.0] * 4] * 7, "float32"))),
+    ("recompute_batchnorm_unbatched", ValueError, r"`data` is not batched: its elements have shape \(4,\) and the model takes \(None, 4\)",
+     lambda ctx: ts.recompute_batchnorm(bn_net(), xy_dataset().unbatch())),
+    ("recompute_batchnorm_generator", ValueError, r"`data` must be a tf\.data\.Dataset or an \(x, y\) tuple of arrays, got a generator; wrap",
+     lambda ctx: ts.recompute_batchnorm(bn_net(), (x for x in np.ones((2, 8, 4), "float32")))),
+    ("recompute_batchnorm_dict_of_other_inputs", ValueError, r"`data` yields dicts with keys \['pixels'\], which are not the model's inputs",
+     lambda ctx: ts.recompute_batchnorm(bn_net(), {"pixels": np.ones((8, 4), "float32")})),
     # -- connecting trained networks, label noise ----------------------------
     ("connect_architectures_differ", ValueError,
-     r"`model_b` does not match `model_a` at variable 'head/kernel': shape \(5, 3\) in model_b, \(4, 3\) in model_a",
+     r"`model_b` does not match `model_a` at weighted layer 0 \('head' vs 'head'\): weight 'kernel' has shape \(5, 3\) vs \(4, 3\)",
      lambda ctx: ts.connectivity.connect(dense_net(4), dense_net(5), ts.Bezier(1), seed=0)),
     ("connect_simplex_shape", ValueError, r"`shape` must be a curve \(ts\.Line\(\), ts\.Bezier\(n\) or ts\.PolyChain\(n\)\)",
      lambda ctx: ts.connectivity.connect(dense_net(), dense_net(), ts.Simplex(3), seed=0)),

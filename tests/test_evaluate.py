@@ -1,5 +1,6 @@
 """ts.evaluate.sweep: per-α metrics with BN recompute, pair ensembles, reuse of predictions."""
 
+import importlib
 import keras
 import numpy as np
 import pytest
@@ -49,8 +50,9 @@ def test_rows_equal_direct_computation_at_each_alpha(line_model):
 def test_each_alpha_is_predicted_once(line_model, monkeypatch):
     model, data, _, _ = line_model
     calls = []
-    original = evaluate.predict_probabilities
-    monkeypatch.setattr(evaluate, "predict_probabilities", lambda *a, **k: calls.append(1) or original(*a, **k))
+    sweep_module = importlib.import_module("tfsubspace.evaluation.sweep")
+    original = sweep_module.predict_at
+    monkeypatch.setattr(sweep_module, "predict_at", lambda *a, **k: calls.append(1) or original(*a, **k))
     result = ts.evaluate.sweep(model, data, batchnorm_data=data)
     assert len(result.rows) == 21 and [r["alpha"] for r in result.rows][:3] == [0.0, 0.05, 0.1]
     assert len(calls) == 21

@@ -254,7 +254,7 @@ def test_spro_rejects_bad_arguments():
     with pytest.raises(ValueError, match="`simplexes`"):
         spro.SimplexModel(network, simplexes=[(0, 1), (0, 1, 2)])
     other = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Dense(3)])
-    with pytest.raises(ValueError, match="`models` differ in architecture at weight 0"):
+    with pytest.raises(ValueError, match=r"`models\[1\]` does not match `models\[0\]` at weighted layer 0"):
         spro.connect_modes([base, other], 1, 0, 0.1, **common)
 
 

@@ -13,8 +13,8 @@ Example:
 Line()
 """
 
-from tfsubspace import baselines, callbacks, connectivity, evaluate, layers, metrics, optimizers, regularizers, volume
-from tfsubspace.batchnorm import recompute_batchnorm
+from tfsubspace import baselines, callbacks, connectivity, evaluate, evaluation, layers, metrics, optimizers, regularizers, volume
+from tfsubspace.evaluation.batchnorm import recompute_batchnorm
 from tfsubspace.connectivity import connect, plane, spro
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel
@@ -39,6 +39,7 @@ __all__ = [
     "connectivity",
     "convert",
     "evaluate",
+    "evaluation",
     "get_shape",
     "layers",
     "load_model",

@@ -147,15 +147,17 @@ class MidpointEvaluation(keras.callbacks.Callback):
     the center on `batchnorm_steps` training batches, the validation data is
     scored, and the model's moving statistics and inference α are restored, so
     training and other callbacks see no change. Logged like `val_*` metrics:
-    `val_midpoint_accuracy`, `val_midpoint_nll`, `val_midpoint_ece` (into
-    `History`, and TensorBoard when it comes after this callback).
+    `val_midpoint_accuracy`, `val_midpoint_nll`, `val_midpoint_ece`,
+    `val_midpoint_brier` (into `History`, and TensorBoard when it comes after
+    this callback).
 
     Args:
-        validation_data: a tf.data.Dataset of (x, y) batches.
+        validation_data: (x, y) batches (see `tfsubspace.evaluation.reader`).
         batchnorm_data: training batches for the batch-norm recompute.
         every: evaluate after every `every`-th epoch (and not in between).
-        batchnorm_steps: batches of `batchnorm_data` per recompute.
-        from_logits: whether the model outputs logits.
+        batchnorm_steps: batches of `batchnorm_data` per recompute (None:
+            `ts.evaluate.DEFAULT_BATCHNORM_STEPS`, 20, as everywhere).
+        from_logits: None reads it from the model (`evaluation.heads`).
 
     Example:
 
@@ -170,15 +172,16 @@ class MidpointEvaluation(keras.callbacks.Callback):
     [False]
     """
 
-    def __init__(self, validation_data, batchnorm_data, every=1, batchnorm_steps=10, from_logits=True):
+    def __init__(self, validation_data, batchnorm_data, every=1, batchnorm_steps=None, from_logits=None):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"`every` must be an integer >= 1, got {every!r}.")
-        if batchnorm_steps is not None and (
-            isinstance(batchnorm_steps, bool) or not isinstance(batchnorm_steps, int) or batchnorm_steps < 1
-        ):
-            raise ValueError(f"`batchnorm_steps` must be None or an integer >= 1, got {batchnorm_steps!r}.")
-        self.validation_data = validation_data
+        from tfsubspace.evaluation import forward, heads, reader
+
+        every = reader.check_int(every, "every", 1)
+        if batchnorm_steps is None:
+            batchnorm_steps = forward.DEFAULT_BATCHNORM_STEPS
+        reader.check_int(batchnorm_steps, "batchnorm_steps", 1)
+        heads.check_from_logits(from_logits)
+        self.validation_data = reader.batches(validation_data, "validation_data")
         self.batchnorm_data = batchnorm_data
         self.every = every
         self.batchnorm_steps = batchnorm_steps
@@ -190,20 +193,17 @@ class MidpointEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        from tfsubspace import batchnorm, evaluate
+        from tfsubspace.evaluation.batchnorm import preserved_point
+        from tfsubspace.evaluation import predict_at, scores as score
 
         model = self.model
         # Training goes on after this: leave its α and running statistics untouched.
-        with batchnorm.preserved_point(model):
-            probabilities = evaluate.probabilities_at(
-                model,
-                model.subspace_shape.center,
-                self.validation_data,
-                self.batchnorm_data,
-                self.batchnorm_steps,
-                self.from_logits,
+        with preserved_point(model):
+            probabilities, labels = predict_at(
+                model, self.validation_data, alpha=model.subspace_shape.center, batchnorm_data=self.batchnorm_data,
+                batchnorm_steps=self.batchnorm_steps, from_logits=self.from_logits, name="validation_data",
             )
-        scores = evaluate.scores(probabilities, evaluate.labels_of(self.validation_data))
+        scores = score(probabilities, labels)
         if logs is not None:
             logs.update({f"val_midpoint_{name}": value for name, value in scores.items()})
 

@@ -1,12 +1,16 @@
 """Streaming Keras metrics for calibration and predictive disagreement.
 
 `ExpectedCalibrationError` (Guo et al. 2017; paper 001 §4.4),
-`NegativeLogLikelihood` and `TotalVariationDistance` between two predictive
-distributions (paper 000 §E). Each keeps sufficient statistics as metric
+`NegativeLogLikelihood`, `BrierScore` and `TotalVariationDistance` between two
+predictive distributions (paper 000 §E). Each keeps sufficient statistics as metric
 variables, so feeding the data batch by batch gives the same value as one
 call on all of it, and each works in `model.compile(metrics=[...])`.
-All three accept an optional per-example `sample_weight` (a weight of k counts
-an example k times).
+All accept an optional per-example `sample_weight` (a weight of k counts an
+example k times), and labels as class indices [N] / [N, 1] or one-hot rows
+[N, C]. `from_logits` follows Keras' convention (default False: `y_pred` holds
+probabilities); a metric cannot see the model, so the evaluation functions
+(`ts.evaluate`) decide it for their own use from the model
+(`tfsubspace.evaluation.heads`) and pass it on.
 
 Example:
 
@@ -36,9 +40,12 @@ def _check_from_logits(from_logits):
     return from_logits
 
 
-def _flat_labels(y_true):
-    # Labels arrive as [N] or [N, 1], and as floats when they come from a
-    # dataset of float arrays.
+def _flat_labels(y_true, y_pred):
+    """Class indices [N] from [N] / [N, 1] labels (ints or floats) or one-hot rows [N, C]."""
+    y_true = ops.convert_to_tensor(y_true)
+    classes = y_pred.shape[-1]
+    if len(y_true.shape) == len(y_pred.shape) == 2 and classes not in (None, 1) and y_true.shape[-1] == classes:
+        return ops.cast(ops.argmax(y_true, axis=-1), "int32")
     return ops.reshape(ops.cast(y_true, "int32"), [-1])
 
 
@@ -104,7 +111,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         probs = _probabilities(y_pred, self.from_logits, self.dtype)
-        labels = _flat_labels(y_true)
+        labels = _flat_labels(y_true, probs)
         confidence = ops.max(probs, axis=-1)
         correct = ops.cast(ops.equal(ops.cast(ops.argmax(probs, axis=-1), "int32"), labels), self.dtype)
         weights = _example_weights(sample_weight, ops.shape(confidence)[0], self.dtype)
@@ -141,6 +148,12 @@ class _WeightedMean(keras.metrics.Metric):
         self.from_logits = _check_from_logits(from_logits)
         self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
+
+    def _add(self, values, sample_weight):
+        """Adds per-example `values` [N] with their weights."""
+        weights = _example_weights(sample_weight, ops.shape(values)[0], self.dtype)
+        self.total.assign_add(ops.sum(weights * values))
+        self.count.assign_add(ops.sum(weights))
 
     def result(self):
         return ops.divide_no_nan(self.total, self.count)
@@ -183,11 +196,9 @@ class NegativeLogLikelihood(_WeightedMean):
             log_probs = ops.log_softmax(y_pred, axis=-1)
         else:
             log_probs = ops.log(ops.clip(y_pred, _PROB_FLOOR, 1.0))
-        labels = _flat_labels(y_true)
+        labels = _flat_labels(y_true, log_probs)
         picked = ops.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
-        weights = _example_weights(sample_weight, ops.shape(picked)[0], self.dtype)
-        self.total.assign_add(-ops.sum(weights * picked))
-        self.count.assign_add(ops.sum(weights))
+        self._add(-picked, sample_weight)
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
@@ -224,7 +235,32 @@ class TotalVariationDistance(_WeightedMean):
         # Broadcasting would silently compare one row with every row.
         if p1.shape != p2.shape and None not in p1.shape and None not in p2.shape:
             raise ValueError(f"p1 and p2 must have the same shape, got {p1.shape} and {p2.shape}")
-        distance = 0.5 * ops.sum(ops.abs(p1 - p2), axis=-1)
-        weights = _example_weights(sample_weight, ops.shape(distance)[0], self.dtype)
-        self.total.assign_add(ops.sum(weights * distance))
-        self.count.assign_add(ops.sum(weights))
+        self._add(0.5 * ops.sum(ops.abs(p1 - p2), axis=-1), sample_weight)
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace")
+class BrierScore(_WeightedMean):
+    """Mean Brier score Σ_c (p_c − [c = y])² of integer (or one-hot) labels.
+
+    Args:
+        from_logits: whether `y_pred` holds logits rather than probabilities.
+        name: metric name.
+        dtype: dtype of the state variables.
+
+    Example:
+
+    >>> import numpy as np, tfsubspace.metrics as tm
+    >>> m = tm.BrierScore()
+    >>> m.update_state([0, 1], np.array([[0.5, 0.5], [0.75, 0.25]], "float32"))
+    >>> round(float(m.result()), 4)  # (0.25 + 0.25 + 0.5625 + 0.5625) / 2
+    0.8125
+    """
+
+    def __init__(self, from_logits=False, name="brier", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        probs = _probabilities(y_pred, self.from_logits, self.dtype)
+        labels = _flat_labels(y_true, probs)
+        target = ops.one_hot(labels, ops.shape(probs)[-1], dtype=self.dtype)
+        self._add(ops.sum(ops.square(probs - target), axis=-1), sample_weight)

@@ -112,6 +112,45 @@ class SubspaceModel(keras.Model):
         self.alpha_coefficients.assign(self.subspace_shape.coefficients(self._alpha))
         self.write_coefficients(self.alpha_coefficients)
 
+    def set_point(self, alpha=None, coefficients=None):
+        """Puts the model at α, or at raw coefficients c ∈ R^m (θ = Σ_i c_i·ω_i).
+
+        The one way evaluation moves a model: `predict`, `evaluate`,
+        `model(x)`, the layers and `alpha_coefficients` all follow. With `alpha`
+        this is `set_alpha`. With `coefficients` (e.g. a point of a plane
+        through three control points, off the shape's domain) `model.alpha`
+        becomes None, since no α gives them; `bake(alpha)` then needs an
+        explicit α.
+
+        Example:
+
+        >>> import keras, tfsubspace as ts
+        >>> model = ts.convert(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), ts.Line())
+        >>> model.set_point(coefficients=[1.5, -0.5])
+        >>> model.alpha is None, model.alpha_coefficients.numpy().tolist()
+        (True, [1.5, -0.5])
+        >>> model.set_point(alpha=0.25)
+        >>> model.alpha, model.subspace_layers[0].coefficients.numpy().tolist()
+        (0.25, [0.75, 0.25])
+        """
+        if (alpha is None) == (coefficients is None):
+            raise ValueError("pass exactly one of `alpha` (a point of the shape) or `coefficients` (m numbers).")
+        if alpha is not None:
+            self.set_alpha(alpha)
+            return
+        m = self.subspace_shape.num_points
+        if isinstance(coefficients, (str, bytes, bool)):
+            raise ValueError(f"`coefficients` must be {m} finite numbers, got {coefficients!r}.")
+        try:
+            value = np.asarray(ops.convert_to_numpy(coefficients), np.float64)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value.dtype == bool or value.shape != (m,) or not np.all(np.isfinite(value)):
+            raise ValueError(f"`coefficients` must be {m} finite numbers, got {coefficients!r}.")
+        self._alpha = None
+        self.alpha_coefficients.assign(value.astype(np.float32))
+        self.write_coefficients(self.alpha_coefficients)
+
     def freeze_points(self, indices):
         """Freezes copies `indices` of every subspace layer (others become trainable).
 

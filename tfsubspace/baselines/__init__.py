@@ -23,13 +23,8 @@ from tfsubspace.baselines.fge import FGE, FGESnapshots
 from tfsubspace.baselines.label_noise import corrupt_labels
 from tfsubspace.baselines.label_smoothing import SparseCategoricalCrossentropyWithLabelSmoothing
 from tfsubspace.baselines.snapshot import SnapshotEnsemble, snapshot_schedule
-from tfsubspace.baselines.swa import (
-    SWA,
-    CheckpointCollector,
-    SWASchedule,
-    ensemble_checkpoints,
-    model_with_weights,
-)
+from tfsubspace.baselines.checkpoints import CheckpointCollector, ensemble_checkpoints, model_with_weights
+from tfsubspace.baselines.swa import SWA, SWASchedule
 from tfsubspace.baselines.swag import SWAG
 
 __all__ = [

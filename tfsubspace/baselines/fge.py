@@ -39,10 +39,9 @@ import keras
 import tensorflow as tf
 
 from tfsubspace.baselines.snapshot import StepCollector
+from tfsubspace.baselines.checkpoints import _check_int, _check_number
 from tfsubspace.baselines.swa import (
     _check_base,
-    _check_int,
-    _check_number,
     deserialize_schedule,
     evaluate_schedule,
     serialize_schedule,

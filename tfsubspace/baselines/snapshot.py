@@ -35,7 +35,7 @@ import math
 import keras
 import numpy as np
 
-from tfsubspace.baselines.swa import CheckpointCollector, _check_int, _check_number
+from tfsubspace.baselines.checkpoints import CheckpointCollector, _check_int, _check_number
 
 
 def snapshot_schedule(learning_rate, total_steps, num_snapshots):

@@ -33,7 +33,8 @@ Example:
 
 import numpy as np
 
-from tfsubspace.baselines.swa import _check_int, ensemble_checkpoints, model_with_weights
+from tfsubspace.baselines.checkpoints import _check_int, ensemble_checkpoints, model_with_weights
+from tfsubspace.evaluation.forward import DEFAULT_BATCHNORM_STEPS
 
 
 class SWAG:
@@ -68,7 +69,7 @@ class SWAG:
     >>> bool(np.allclose(sampled.layers[0].moving_mean, x.mean(0), atol=1e-4))
     True
     >>> test = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    >>> len(swag.ensemble(model, test, num_samples=2, batchnorm_data=x)["members"])
+    >>> len(swag.ensemble(test, num_samples=2, model=model, batchnorm_data=x)["members"])
     2
     """
 
@@ -141,15 +142,19 @@ class SWAG:
             offset += size
         return weights
 
-    def sample_model(self, model, seed=None, batchnorm_data=None, batchnorm_steps=None, rng=None):
+    def sample_model(self, model, seed=None, batchnorm_data=None, batchnorm_steps=DEFAULT_BATCHNORM_STEPS, rng=None):
         """A clone of `model` with sampled weights, batch norm recomputed on `batchnorm_data`."""
         return model_with_weights(model, self.sample_weights(seed, rng), batchnorm_data, batchnorm_steps)
 
-    def ensemble(self, model, test_data, num_samples, seed=0, batchnorm_data=None, batchnorm_steps=None, **kwargs):
-        """Scores the ensemble of `num_samples` SWAG samples (BN recomputed each) via `ts.evaluate.ensemble`."""
+    def ensemble(self, test_data, num_samples, *, model, seed=0, batchnorm_data=None,
+                 batchnorm_steps=DEFAULT_BATCHNORM_STEPS, **kwargs):
+        """Scores the ensemble of `num_samples` SWAG samples (BN recomputed each) via `ts.evaluate.ensemble`.
+
+        `model` is the architecture (keyword, as in every ensemble of the library).
+        """
         _check_int(num_samples, "num_samples", 1)
         rng = np.random.default_rng(seed)
         samples = [self.sample_weights(rng=rng) for _ in range(num_samples)]
         return ensemble_checkpoints(
-            model, samples, test_data, batchnorm_data=batchnorm_data, batchnorm_steps=batchnorm_steps, **kwargs
+            samples, test_data, model=model, batchnorm_data=batchnorm_data, batchnorm_steps=batchnorm_steps, **kwargs
         )

@@ -6,7 +6,7 @@ whose endpoints stay fixed while `fit` trains the bends (paper 003 §3);
 three weight points and draws it (paper 003 Fig. 1, paper 001 Fig. 2);
 `spro` grows simplexes and simplicial complexes of low loss from trained
 networks and ensembles them (paper 004, SPRO and ESPRO). Curve
-metrics in the style of paper 003 Table 2 are in `tfsubspace.curve_evaluation`.
+metrics in the style of paper 003 Table 2 are `ts.evaluate.curve`.
 
 Example:
 
@@ -18,8 +18,9 @@ Example:
 (Bezier(num_bends=1), (0, 2))
 """
 
-from tfsubspace.connectivity.connect import check_same_architecture, connect
+from tfsubspace.connectivity.connect import connect
+from tfsubspace.connectivity.matching import check_same_architecture, match_layers
 from tfsubspace.connectivity.plane import Plane, flat_weights, plane
 from tfsubspace.connectivity import spro
 
-__all__ = ["Plane", "check_same_architecture", "connect", "flat_weights", "plane", "spro"]
+__all__ = ["Plane", "check_same_architecture", "connect", "flat_weights", "match_layers", "plane", "spro"]

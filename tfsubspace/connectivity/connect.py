@@ -8,10 +8,11 @@ and leaves the endpoints bit-identical. Training is stock `fit`: the model's
 sampler draws t ~ U(0, 1) each batch, which minimises loss (2) of paper 003,
 ∫ L(φ(t)) dt.
 
-Weights are matched by layer path and variable name (e.g. "block1_conv/kernel",
-nested models included), never by position: two models built by one function
-that names its layers match; a difference of architecture raises a ValueError
-naming the first differing variable.
+The two models are matched by structure (`connectivity.matching`): their
+weighted layers in graph order, nested models included, must agree on class,
+configuration apart from names, and weight shapes, so two models built by one
+function match although Keras numbers their layer names apart; the first
+difference is named in one line.
 
 The bends start on the segment: bend i of m control points is
 ω_i = (1 − i/(m−1))·ω_0 + (i/(m−1))·ω_{m−1}, the linear initialisation of
@@ -33,8 +34,8 @@ Example:
 
 >>> import keras, tfsubspace as ts
 >>> def network():
-...     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")])
->>> a, b = network(), network()
+...     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+>>> a, b = network(), network()  # their layers are named "dense" and "dense_1"
 >>> model = ts.connectivity.connect(a, b, ts.Bezier(num_bends=1), seed=0)
 >>> model.frozen_points
 (0, 2)
@@ -47,115 +48,13 @@ True
 import keras
 import numpy as np
 
+from tfsubspace.connectivity.matching import match_layers, weighted_layers
 from tfsubspace.convert import convert
 from tfsubspace.layers import SubspaceLayer
 from tfsubspace.shapes import Bezier, get_shape
 
 #: The curve `connect` uses by default: a quadratic Bezier curve (one bend).
 DEFAULT_SHAPE = Bezier(num_bends=1)
-
-
-def layers_by_path(model):
-    """[(path, layer)] for every non-model layer of `model`, nested models included.
-
-    The path joins the names of the enclosing nested models and the layer's
-    own name with "/", leaving out `model`'s own name (so two copies of one
-    architecture have the same paths whatever their model names).
-
-    Example:
-
-    >>> import keras
-    >>> inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")], name="inner")
-    >>> outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1, name="head")])
-    >>> [path for path, _ in layers_by_path(outer)]
-    ['inner/d', 'head']
-    """
-    found = []
-
-    def walk(network, prefix):
-        for layer in network.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            path = prefix + layer.name
-            if isinstance(layer, keras.Model):
-                walk(layer, path + "/")
-            else:
-                found.append((path, layer))
-
-    walk(model, "")
-    return found
-
-
-def variables_by_path(model):
-    """{"layer path/variable name": variable} for every weight of `model`, in layer order.
-
-    Example:
-
-    >>> import keras
-    >>> net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
-    >>> list(variables_by_path(net))
-    ['d/kernel', 'd/bias']
-    """
-    variables = {}
-    for path, layer in layers_by_path(model):
-        for variable in layer.weights:
-            variables[f"{path}/{variable.name}"] = variable
-    return variables
-
-
-def check_same_architecture(model_a, model_b, names=("model_a", "model_b")):
-    """Raises a one-line ValueError naming the first variable that differs.
-
-    Layers with weights are compared by path and class, variables by path,
-    shape and trainability (weightless layers are not compared); `names` are
-    the argument names used in the message.
-
-    Example:
-
-    >>> import keras
-    >>> a = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
-    >>> b = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, name="d")])
-    >>> check_same_architecture(a, b)
-    Traceback (most recent call last):
-    ...
-    ValueError: `model_b` does not match `model_a` at variable 'd/kernel': shape (3, 5) in model_b, (3, 2) in model_a.
-    """
-    first, second = names
-    # Only layers with weights are matched: weightless ones (activations,
-    # pooling) often carry automatic names that differ between two builds.
-    layers_a = {path: layer for path, layer in layers_by_path(model_a) if layer.weights}
-    layers_b = {path: layer for path, layer in layers_by_path(model_b) if layer.weights}
-    variables_a, variables_b = variables_by_path(model_a), variables_by_path(model_b)
-    prefix = f"`{second}` does not match `{first}`"
-    for path, layer in layers_a.items():
-        other = layers_b.get(path)
-        if other is None:
-            raise ValueError(
-                f"{prefix}: it has no layer {path!r} (layers are matched by name; give both "
-                f"models' layers the same names). Its layers: {sorted(layers_b)[:8]}."
-            )
-        if type(other) is not type(layer):
-            raise ValueError(
-                f"{prefix} at layer {path!r}: {type(other).__name__} in {second}, "
-                f"{type(layer).__name__} in {first}."
-            )
-    for key, variable in variables_a.items():
-        other = variables_b.get(key)
-        if other is None:
-            raise ValueError(f"{prefix} at variable {key!r}: it is missing from {second}.")
-        if tuple(other.shape) != tuple(variable.shape):
-            raise ValueError(
-                f"{prefix} at variable {key!r}: shape {tuple(other.shape)} in {second}, "
-                f"{tuple(variable.shape)} in {first}."
-            )
-        if other.trainable != variable.trainable:
-            raise ValueError(
-                f"{prefix} at variable {key!r}: trainable={other.trainable} in {second}, "
-                f"trainable={variable.trainable} in {first}."
-            )
-    extra = [key for key in variables_b if key not in variables_a]
-    if extra:
-        raise ValueError(f"{prefix} at variable {extra[0]!r}: {second} has it, {first} does not.")
 
 
 def _check_model(model, name):
@@ -183,7 +82,7 @@ def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_ba
 
     Args:
         model_a: the trained model at t = 0 (built Sequential or functional).
-        model_b: the trained model at t = 1, same architecture and layer names.
+        model_b: the trained model at t = 1, same architecture (names may differ).
         shape: ts.Bezier(n), ts.PolyChain(n) or ts.Line() (or "bezier", ...).
         beta: strength of the cos² penalty between control points (paper 001
             Eq. 5); 0, the default, trains the plain loss (2) of paper 003.
@@ -211,20 +110,16 @@ def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_ba
     shape = _check_curve_shape(shape)
     _check_model(model_a, "model_a")
     _check_model(model_b, "model_b")
-    check_same_architecture(model_a, model_b)
+    pairs = match_layers(model_a, model_b)
     model = convert(model_a, shape, beta=beta, sampling=sampling, seed=seed, init="point")
-    model_layers_b = dict(layers_by_path(model_b))
     last = shape.num_points - 1
-    for path, layer in layers_by_path(model.network):
-        if not layer.weights:
-            continue
-        source = model_layers_b[path]
+    # convert keeps the structure, so its walk lines up with model_a's, hence model_b's.
+    for (path, layer), (_, source) in zip(weighted_layers(model.network), pairs):
         if not isinstance(layer, SubspaceLayer):
             _check_fixed_layer(path, layer, source)
             continue
-        for attribute, copies in layer.subspace_weights.items():
+        for copies, end_variable in zip(layer.subspace_weights.values(), source.trainable_weights):
             start = np.asarray(copies[0].numpy(), np.float64)
-            end_variable = vars(source)[attribute]
             copies[last].assign(end_variable)
             end = np.asarray(end_variable.numpy(), np.float64)
             for index in range(1, last):
@@ -236,9 +131,8 @@ def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_ba
 
 def _check_fixed_layer(path, layer, source):
     """A layer left out of the subspace (frozen in `model_a`) must be equal in both models."""
-    others = {variable.name: variable for variable in source.weights}
-    for variable in layer.weights:
-        if not np.array_equal(variable.numpy(), others[variable.name].numpy()):
+    for variable, other in zip(layer.weights, source.weights):
+        if not np.array_equal(variable.numpy(), other.numpy()):
             raise ValueError(
                 f"`model_b` differs from `model_a` at variable '{path}/{variable.name}' of a frozen layer, "
                 "which cannot move along the curve; make the layer trainable, or equal in both models."

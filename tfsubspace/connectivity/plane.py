@@ -14,8 +14,9 @@ A point is any of:
 
 - a point α of `model`'s subspace (a number t for a curve, a probability
   vector for a simplex), e.g. 0.0, 0.5, 1.0 of a connected curve;
-- a stock `keras.Model` with `model`'s architecture (matched by layer path),
-  e.g. three independently trained networks (paper 003 Fig. 1, left);
+- a stock `keras.Model` with `model`'s architecture (matched by structure,
+  names may differ), e.g. three independently trained networks (paper 003
+  Fig. 1, left);
 - a flat weight vector, or a list of arrays, in `flat_weights` order, e.g.
   `flat_weights(model, point=1)`, the bend of a curve (paper 003 Fig. 1,
   middle: the plane through both endpoints and the bend).
@@ -50,9 +51,15 @@ import os
 import keras
 import numpy as np
 
-from tfsubspace.connectivity.connect import check_same_architecture, layers_by_path
+from tfsubspace.connectivity.matching import match_layers, weighted_layers
 from tfsubspace.convert import convert
-from tfsubspace.curve_evaluation import _as_dataset, _check_int, _PointScorer, _resolve_weight_decay
+from tfsubspace.evaluation import heads
+from tfsubspace.evaluation.curve import nll_and_error
+from tfsubspace.evaluation.curve_geometry import control_point_grams, l2_term, resolve_weight_decay
+from tfsubspace.evaluation.forward import DEFAULT_BATCHNORM_STEPS, place
+from tfsubspace.evaluation.progress import Progress
+from tfsubspace.evaluation.reader import batches, check_int
+from tfsubspace.evaluation.results import Table
 from tfsubspace.layers import SubspaceLayer
 from tfsubspace.shapes import Simplex
 
@@ -68,25 +75,26 @@ def _is_subspace_model(model):
     return isinstance(model, SubspaceModel)
 
 
-def _slots(model):
-    """[(layer path, attribute, shape)] of every trainable weight, in `flat_weights` order."""
-    slots = []
+def _weight_groups(model):
+    """Per weighted layer of the one walk (`weighted_layers`), its trainable weights.
+
+    For a subspace model each entry is the list of copies [ω_0..ω_{m−1}] of a
+    subspace weight; for a stock model, a trainable variable. This order is
+    the order of `flat_weights`, for both kinds alike.
+    """
     if _is_subspace_model(model):
-        for path, layer in layers_by_path(model.network):
-            if isinstance(layer, SubspaceLayer):
-                for attribute, copies in layer.subspace_weights.items():
-                    slots.append((path, attribute, tuple(copies[0].shape)))
-        return slots
-    for path, layer in layers_by_path(model):
-        attributes = {id(value): name for name, value in vars(layer).items()}
-        for variable in layer.trainable_weights:
-            if id(variable) not in attributes:
-                raise ValueError(
-                    f"`model` layer {path!r} does not keep its weight {variable.name!r} on an attribute, "
-                    "so it cannot be placed on a plane; convert it to a subspace model first."
-                )
-            slots.append((path, attributes[id(variable)], tuple(variable.shape)))
-    return slots
+        return [
+            copies
+            for _, layer in weighted_layers(model.network)
+            if isinstance(layer, SubspaceLayer)
+            for copies in layer.subspace_weights.values()
+        ]
+    return [variable for _, layer in weighted_layers(model) for variable in layer.trainable_weights]
+
+
+def _slots(model):
+    """[shape] of every trainable weight, in `flat_weights` order."""
+    return [tuple((group[0] if isinstance(group, list) else group).shape) for group in _weight_groups(model)]
 
 
 def flat_weights(model, alpha=None, *, point=None):
@@ -114,25 +122,21 @@ def flat_weights(model, alpha=None, *, point=None):
     if not _is_subspace_model(model):
         if alpha is not None or point is not None:
             raise ValueError("`alpha` and `point` are only meaningful for a ts.SubspaceModel; pass neither.")
-        layers = dict(layers_by_path(model))
-        parts = [vars(layers[path])[attribute] for path, attribute, _ in _slots(model)]
-        return np.concatenate([np.asarray(v.numpy(), np.float64).ravel() for v in parts])
+        return np.concatenate([np.asarray(v.numpy(), np.float64).ravel() for v in _weight_groups(model)])
     shape = model.subspace_shape
     if point is not None:
         if alpha is not None:
             raise ValueError("pass either `alpha` or `point`, not both.")
         if isinstance(point, bool) or not isinstance(point, numbers.Integral) or not 0 <= point < shape.num_points:
             raise ValueError(f"`point` must be a control-point index in [0, {shape.num_points - 1}], got {point!r}.")
-        parts = [
-            copies[int(point)]
-            for layer in model.subspace_layers
-            for copies in layer.subspace_weights.values()
-        ]
+        parts = [copies[int(point)] for copies in _weight_groups(model)]
         return np.concatenate([np.asarray(v.numpy(), np.float64).ravel() for v in parts])
+    if alpha is None and model.alpha is None:
+        raise ValueError("`model` sits at raw coefficients (no α): pass `alpha` or `point`.")
     alpha = model.alpha if alpha is None else alpha
-    coefficients = shape.coefficients(shape.validate_alpha(alpha))
-    parts = [v for layer in model.subspace_layers for v in layer.combined_weights(coefficients).values()]
-    return np.concatenate([np.asarray(v, np.float64).ravel() for v in parts])
+    c = np.asarray(shape.coefficients(shape.validate_alpha(alpha)), np.float64)
+    parts = [sum(ci * np.asarray(copy.numpy(), np.float64) for ci, copy in zip(c, copies)) for copies in _weight_groups(model)]
+    return np.concatenate([part.ravel() for part in parts])
 
 
 def _template(model):
@@ -147,11 +151,11 @@ def _point_vector(point, index, model, template, slots, size):
     if isinstance(point, keras.Model):
         if _is_subspace_model(point):
             raise ValueError(f"`{name}` is a ts.SubspaceModel; pass one of its points, e.g. {name}.bake(alpha).")
-        check_same_architecture(template, point, names=("model", name))
+        match_layers(template, point, names=("model", name))
         return flat_weights(point)
     if isinstance(point, (list, tuple)) and len(point) == len(slots) and all(np.ndim(p) >= 1 for p in point):
         shapes = [tuple(np.shape(p)) for p in point]
-        expected = [slot[2] for slot in slots]
+        expected = list(slots)
         if shapes != expected:
             raise ValueError(f"`{name}` as a list of arrays must have shapes {expected}, got {shapes}.")
         return np.concatenate([np.asarray(p, np.float64).ravel() for p in point])
@@ -181,8 +185,11 @@ def _label(point, index, model):
 # -- the plane -------------------------------------------------------------------
 
 
-class Plane:
+class Plane(Table):
     """The result of `plane`: grids, coordinates, and the plot.
+
+    Iterating gives one row {"x", "y", "loss", "nll", "error"} per grid point
+    (`to_markdown()` tabulates them).
 
     Attributes:
         x, y: grid coordinates [grid] along û and v̂ (weight-space distances).
@@ -199,6 +206,11 @@ class Plane:
 
     def __init__(self, x, y, loss, nll, error, point_coordinates, curve_t, curve_coordinates,
                  origin, basis, labels, weight_decay, path=None):
+        super().__init__(
+            {"x": float(x[i]), "y": float(y[j]), "loss": float(loss[j, i]), "nll": float(nll[j, i]),
+             "error": float(error[j, i])}
+            for j in range(len(y)) for i in range(len(x))
+        )
         self.x, self.y = x, y
         self.loss, self.nll, self.error = loss, nll, error
         self.point_coordinates = point_coordinates
@@ -301,14 +313,15 @@ def plane(
     margin=0.2,
     *,
     batchnorm_data=None,
-    batchnorm_steps=None,
+    batchnorm_steps=DEFAULT_BATCHNORM_STEPS,
     path=None,
     curve_points=61,
     weight_decay=None,
     labels=None,
     title=None,
     batch_size=128,
-    from_logits=True,
+    from_logits=None,
+    verbose="auto",
 ):
     """Loss and error on the plane through three weight points; optionally a PNG.
 
@@ -323,7 +336,8 @@ def plane(
         margin: fraction of the points' extent added on every side (>= 0).
         batchnorm_data: data for the batch-norm recompute at every grid point
             (default `data`); ignored for models without batch norm.
-        batchnorm_steps: batches of it per recompute (None: all).
+        batchnorm_steps: batches of it per recompute (default 20, as
+            everywhere; None: all).
         path: where to write the PNG (None: no file; see `Plane.plot`).
         curve_points: points of the curve's projection drawn when `model` is a
             curve (0: none).
@@ -332,10 +346,12 @@ def plane(
         labels: three names for the points in the plot (default from them).
         title: the figure title.
         batch_size: batch size for array inputs.
-        from_logits: whether the network outputs logits.
+        from_logits: None reads it from `model` (`evaluation.heads`);
+            True/False overrides.
+        verbose: "auto" (a progress bar in a terminal), 0 or 1.
 
     Returns:
-        A `Plane`.
+        A `Plane`. Raises a ValueError for coincident or collinear points.
 
     Example:
 
@@ -346,32 +362,29 @@ def plane(
     >>> x, y = np.random.rand(16, 4).astype("float32"), np.arange(16) % 3
     >>> nets = [network(seed) for seed in range(3)]
     >>> result = ts.connectivity.plane(nets, nets[0], (x, y), grid=2, margin=0.0)
-    >>> result.x.shape, result.error.shape, result.curve_coordinates is None
-    ((2,), (2, 2), True)
+    >>> result.x.shape, result.error.shape, result.curve_coordinates is None, len(result)
+    ((2,), (2, 2), True, 4)
     """
     if isinstance(points, (str, bytes)) or not hasattr(points, "__len__") or len(points) != _NUM_POINTS:
         count = len(points) if hasattr(points, "__len__") else type(points).__name__
         raise ValueError(f"`points` must be a sequence of three weight points, got {count}.")
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a ts.SubspaceModel or a keras.Model, got {type(model).__name__}.")
-    grid = _check_int(grid, "grid", 2)
-    curve_points = _check_int(curve_points, "curve_points", 0)
+    grid = check_int(grid, "grid", 2)
+    curve_points = check_int(curve_points, "curve_points", 0)
     if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not np.isfinite(margin) or margin < 0:
         raise ValueError(f"`margin` must be a finite number >= 0, got {margin!r}.")
-    if batchnorm_steps is not None:
-        _check_int(batchnorm_steps, "batchnorm_steps", 1)
-    if not isinstance(from_logits, bool):
-        raise ValueError(f"`from_logits` must be True or False, got {from_logits!r}.")
+    batchnorm_steps = check_int(batchnorm_steps, "batchnorm_steps", 1, allow_none=True)
+    logits = heads.outputs_logits(model, from_logits)
     if labels is not None and (isinstance(labels, str) or len(labels) != _NUM_POINTS):
         raise ValueError(f"`labels` must be None or three names, got {labels!r}.")
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    weight_decay = _resolve_weight_decay(model, weight_decay)
-    evaluation_data = _as_dataset(data, batch_size, "data")
-    batchnorm_data = evaluation_data if batchnorm_data is None else _as_dataset(batchnorm_data, batch_size, "batchnorm_data")
+    weight_decay = resolve_weight_decay(model, weight_decay)
+    evaluation_data = batches(data, "data", batch_size)
+    batchnorm_data = evaluation_data if batchnorm_data is None else batches(batchnorm_data, "batchnorm_data", batch_size)
 
     template = _template(model)
     slots = _slots(model)
-    size = sum(int(np.prod(shape)) for _, _, shape in slots)
+    size = sum(int(np.prod(shape)) for shape in slots)
     vectors = [_point_vector(p, k, model, template, slots, size) for k, p in enumerate(points)]
     labels = list(labels) if labels is not None else [_label(p, k, model) for k, p in enumerate(points)]
     u_hat, v_hat, u_norm, v_norm, kappa = _basis(vectors)
@@ -389,30 +402,27 @@ def plane(
     extent = point_coordinates if curve_coordinates is None else np.concatenate([point_coordinates, curve_coordinates])
     xs, ys = _axis(extent[:, 0], margin, grid), _axis(extent[:, 1], margin, grid)
 
+    # A scratch simplex with copies w1, w2, w3, filled in the one walk's order (that of `flat_weights`).
     scratch = convert(template, Simplex(_NUM_POINTS), beta=0.0, seed=0, init="point")
-    offsets = {}
     offset = 0
-    for slot_path, attribute, shape in slots:
-        offsets[(slot_path, attribute)] = (offset, shape)
-        offset += int(np.prod(shape))
-    for layer_path, layer in layers_by_path(scratch.network):
-        if not isinstance(layer, SubspaceLayer):
-            continue
-        for attribute, copies in layer.subspace_weights.items():
-            start, shape = offsets[(layer_path, attribute)]
-            for copy, vector in zip(copies, vectors):
-                copy.assign(vector[start : start + int(np.prod(shape))].reshape(shape).astype(copy.dtype))
+    for copies, shape in zip(_weight_groups(scratch), slots):
+        size = int(np.prod(shape))
+        for copy, vector in zip(copies, vectors):
+            copy.assign(vector[offset : offset + size].reshape(shape).astype(copy.dtype))
+        offset += size
 
-    scorer = _PointScorer(scratch, batchnorm_data, batchnorm_steps, from_logits, weight_decay)
+    gram, _ = control_point_grams(scratch)
     loss, nll, error = (np.zeros((grid, grid)) for _ in range(3))
-    for j, y in enumerate(ys):
-        for i, x in enumerate(xs):
-            b = y / v_norm
-            a = x / u_norm - kappa * b
-            coefficients = np.array([1.0 - a - b, a, b])
-            scorer.set_point(coefficients)
-            nll[j, i], error[j, i] = scorer.score(evaluation_data)
-            loss[j, i] = nll[j, i] + scorer.l2(coefficients)
+    with Progress(grid * grid, verbose, title=f"plane on a {grid} x {grid} grid") as progress:
+        for j, y in enumerate(ys):
+            for i, x in enumerate(xs):
+                b = y / v_norm
+                a = x / u_norm - kappa * b
+                coefficients = np.array([1.0 - a - b, a, b])
+                place(scratch, coefficients=coefficients, batchnorm_data=batchnorm_data, batchnorm_steps=batchnorm_steps)
+                nll[j, i], error[j, i] = nll_and_error(scratch, evaluation_data, logits, "data")
+                loss[j, i] = nll[j, i] + l2_term(gram, coefficients, weight_decay)
+                progress.advance()
 
     result = Plane(xs, ys, loss, nll, error, point_coordinates, curve_t, curve_coordinates,
                    origin, basis, labels, weight_decay)

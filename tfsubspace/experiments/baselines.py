@@ -36,15 +36,12 @@ from tfsubspace.experiments import common, standard
 
 def _test_scores_of(model, datasets):
     """Scores of a model whose batch norm is already set (e.g. a recomputed clone)."""
-    from tfsubspace import evaluate
-
-    probabilities = evaluate.predict_probabilities(model, datasets.test)
-    return evaluate.scores(probabilities, evaluate.labels_of(datasets.test))
+    return common.scores_of(model, datasets)[0]
 
 
 def run_standard_ensemble(config, datasets, workdir):
     """method="standard_ensemble": k independently seeded standard models and their ensemble."""
-    from tfsubspace import evaluate
+    from tfsubspace import evaluation
 
     size = config.baseline.ensemble_size
     first, members, probabilities = None, [], []
@@ -57,10 +54,11 @@ def run_standard_ensemble(config, datasets, workdir):
         result.pop("table_rows", None)  # members' oracle rows are listed below, by member
         members.append({"seed": seed, **result})
         probabilities.append(member_probabilities)
-    scores = evaluate.scores(evaluate.ensemble_probabilities(probabilities), evaluate.labels_of(datasets.test))
+    labels = evaluation.labels_of(datasets.test, probabilities[0].shape[-1])
+    scores = evaluation.score_members(range(size), probabilities, labels)["ensemble"]
     rows = []
     for i, member in enumerate(members):
-        rows.append(common.table_row(f"member {i} (seed {member['seed']})", {k: member[f"test_{k}"] for k in scores}))
+        rows.append(common.table_row(f"member {i} (seed {member['seed']})", {k: member[f"test_{k}"] for k in evaluation.SCORE_NAMES}))
         if "early_stopping_accuracy" in member:
             from tfsubspace.experiments import early_stopping
 
@@ -114,7 +112,7 @@ def run_swa(config, datasets, workdir):
 
     averaged = swa.averaged_model(model=model, **bn)
     average = _test_scores_of(averaged, datasets)
-    checkpoint_ensemble = swa.ensemble(datasets.test, model=model, **bn)
+    checkpoint_ensemble = swa.ensemble(datasets.test, model=model, verbose=1, **bn).to_dict()
     final, _ = common.test_scores(model, datasets, config)  # the run's last weights (= last checkpoint)
     result = {
         "history": history,
@@ -137,8 +135,8 @@ def run_swa(config, datasets, workdir):
     if baseline.swag_samples:
         swag = SWAG.from_swa(swa)
         result["swag_ensemble"] = swag.ensemble(
-            model, datasets.test, num_samples=baseline.swag_samples, seed=config.seed, **bn
-        )
+            datasets.test, num_samples=baseline.swag_samples, model=model, seed=config.seed, verbose=1, **bn
+        ).to_dict()
         result["swag_rank"] = swag.rank
         rows.append(
             common.table_row(
@@ -168,7 +166,7 @@ def run_snapshot(config, datasets, workdir):
         # ⌈T/M⌉·M > T: the last cycle is cut short by < M steps, its LR already ≈ 0; take it at the end.
         snapshots.set_model(model)
         snapshots.collect(int(model.optimizer.iterations))
-    ensemble = snapshots.ensemble(datasets.test, model=model, **bn)
+    ensemble = snapshots.ensemble(datasets.test, model=model, verbose=1, **bn).to_dict()
     last = model_with_weights(model, snapshots.checkpoints[-1], **bn)
     result = {
         "history": history,
@@ -225,7 +223,7 @@ def run_fge(config, datasets, workdir):
     model = common.build_model(config, datasets)
     common.compile_model(model, config, steps, schedule=schedule)
     history, seconds = common.fit(model, datasets, config, workdir, "fge", callbacks=[snapshots])
-    ensemble = snapshots.ensemble(datasets.test, model=model, **bn)
+    ensemble = snapshots.ensemble(datasets.test, model=model, verbose=1, **bn).to_dict()
     last = model_with_weights(model, snapshots.checkpoints[-1], **bn)
     count = len(snapshots.checkpoints)
     result = {

@@ -156,15 +156,21 @@ def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_
 
 
 def test_scores(model, datasets, config, temperature=1.0):
-    """Test accuracy/NLL/ECE of a plain Keras model with batch norm recomputed (as for subspace points)."""
-    from tfsubspace import evaluate
-    from tfsubspace.batchnorm import recompute_batchnorm
+    """Test scores of a plain Keras model with batch norm recomputed (as for subspace points)."""
+    from tfsubspace.evaluation.batchnorm import recompute_batchnorm
 
     recompute_batchnorm(model, datasets.train_eval, steps=config.eval.batchnorm_steps)
-    probabilities = evaluate.predict_probabilities(model, datasets.test, temperature=temperature)
-    return evaluate.scores(probabilities, evaluate.labels_of(datasets.test)), probabilities
+    return scores_of(model, datasets, temperature)
+
+
+def scores_of(model, datasets, temperature=1.0):
+    """(test scores, test probabilities) of a model as it is (batch norm already set)."""
+    from tfsubspace import evaluation
+
+    probabilities, labels = evaluation.predict(model, datasets.test, temperature=temperature)
+    return evaluation.scores(probabilities, labels), probabilities
 
 
 def table_row(name, scores):
-    """A report line ({"name", "accuracy", "nll", "ece"}) from `evaluate.scores` output."""
+    """A report line ({"name", "accuracy", "nll", "ece"}) from `evaluation.scores` output."""
     return {"name": name, "accuracy": scores["accuracy"], "nll": scores["nll"], "ece": scores["ece"]}

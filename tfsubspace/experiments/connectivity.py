@@ -115,7 +115,7 @@ def _fge(model_a, config, datasets, workdir):
     epochs = connect.fge_cycles * connect.fge_cycle_epochs
     history, seconds = common.fit(model, datasets, config, workdir, "fge", callbacks=[snapshots], epochs=epochs)
     scored = snapshots.ensemble(
-        datasets.test, batchnorm_data=datasets.train_eval, batchnorm_steps=config.eval.batchnorm_steps
+        datasets.test, batchnorm_data=datasets.train_eval, batchnorm_steps=config.eval.batchnorm_steps, verbose=1
     )
     count = len(snapshots.checkpoints)
     name = (
@@ -150,11 +150,12 @@ def run_connect(config, datasets, workdir):
     ]
     seconds["endpoints"] = time.time() - start
     (model_a, result_a, probabilities_a), (model_b, result_b, probabilities_b) = endpoints
-    labels = evaluate.labels_of(datasets.test)
+    labels = evaluate.labels_of(datasets.test, probabilities_a.shape[-1])
+    pair = evaluate.score_members(range(2), [probabilities_a, probabilities_b], labels)["ensemble"]
     rows = [
         _standard_row(f"endpoint 0 (seed {config.seed})", result_a),
         _standard_row(f"endpoint 1 (seed {config.seed + 1})", result_b),
-        common.table_row("ensemble of the 2 endpoints", evaluate.scores((probabilities_a + probabilities_b) / 2, labels)),
+        common.table_row("ensemble of the 2 endpoints", pair),
     ]
 
     train_metrics_data = _subset(datasets.train_eval, connect.train_examples, config.eval.batch_size)
@@ -175,6 +176,7 @@ def run_connect(config, datasets, workdir):
             weight_decay=config.train.weight_decay,
             segment=index == 0,
             name=CURVE_NAMES[shape_name],
+            verbose=1,
         )
         seconds[f"evaluate_{shape_name}"] = time.time() - start
         ensemble = evaluate.ensemble(
@@ -183,13 +185,14 @@ def run_connect(config, datasets, workdir):
             model=model,
             batchnorm_data=datasets.train_eval,
             batchnorm_steps=config.eval.batchnorm_steps,
+            verbose=1,
         )
         label = CURVE_NAMES[shape_name]
         for member in ensemble["members"]:
             if member["member"] == 0.5:
                 rows.append(common.table_row(f"{label} at t = 0.5", member))
         rows.append(common.table_row(f"{label}: ensemble of {len(ensemble_alphas)} points t = {ensemble_alphas}", ensemble["ensemble"]))
-        result.update(evaluation=evaluation.to_dict(), ensemble=ensemble)
+        result.update(evaluation=evaluation.to_dict(), ensemble=ensemble.to_dict())
         curves[shape_name] = result
         models[shape_name] = model
         evaluations.append(evaluation)
@@ -209,6 +212,7 @@ def run_connect(config, datasets, workdir):
         path=plane_path,
         weight_decay=config.train.weight_decay,
         labels=("w_a (endpoint 0)", "w_b (endpoint 1)", f"{CURVE_NAMES[first]} bend"),
+        verbose=1,
         title=f"Test loss and error on the plane through the endpoints and the {CURVE_NAMES[first]} bend",
     )
     seconds["plane"] = time.time() - start
@@ -348,12 +352,13 @@ def run_spro(config, datasets, workdir):
         batchnorm_data=datasets.train_eval,
         batchnorm_steps=config.eval.batchnorm_steps,
         seed=config.seed,
+        verbose=1,
     )
-    labels = evaluate.labels_of(datasets.test)
     centers = []
     for index, simplex in enumerate(simplexes):
-        probabilities = evaluate.probabilities_at(
-            simplex, simplex.subspace_shape.center, datasets.test, datasets.train_eval, config.eval.batchnorm_steps
+        probabilities, labels = evaluate.predict_at(
+            simplex, datasets.test, alpha=simplex.subspace_shape.center, batchnorm_data=datasets.train_eval,
+            batchnorm_steps=config.eval.batchnorm_steps,
         )
         centers.append(evaluate.scores(probabilities, labels))
         rows.append(common.table_row(f"simplex {index}: center", centers[-1]))

@@ -42,18 +42,16 @@ class TestEveryEpoch(keras.callbacks.Callback):
 
     def __init__(self, test_data):
         super().__init__()
-        from tfsubspace import evaluate
+        from tfsubspace.evaluation import reader
 
-        self.test_data = test_data
-        self.labels = evaluate.labels_of(test_data)
+        self.test_data = reader.batches(test_data, "test_data")
 
     def on_epoch_end(self, epoch, logs=None):
-        from tfsubspace import evaluate
+        from tfsubspace import evaluation
 
         if logs is None:
             return
-        probabilities = evaluate.predict_probabilities(self.model, self.test_data)
-        scores = evaluate.scores(probabilities, self.labels)
+        scores = evaluation.scores(*evaluation.predict(self.model, self.test_data))
         for key, name in zip(KEYS, ("accuracy", "nll", "ece")):
             logs[key] = scores[name]
 

@@ -36,14 +36,15 @@ def train_subspace(config, datasets, workdir):
     common.compile_model(model, config, datasets.steps_per_epoch)
     history, seconds = common.fit(model, datasets, config, workdir, "subspace")
 
-    labels = evaluate.labels_of(datasets.test)
     sweep = evaluate.sweep(
         model,
         datasets.test,
         batchnorm_data=datasets.train_eval,
         alphas=evaluation_points(shape, config),
         batchnorm_steps=config.eval.batchnorm_steps,
+        verbose=1,
     )
+    labels = sweep.labels
     endpoints = evaluate.ensemble_probabilities([sweep.probabilities(a) for a in endpoint_alphas(shape)])
     result = {
         "shape": repr(shape),
