@@ -26,6 +26,11 @@ import tensorflow as tf
 _SIMPLEX_ATOL = 1e-5
 
 
+# An explicit algorithm: with "auto_select" TF picks another one under XLA
+# (`jit_compile=True`), so one seed would give another α sequence.
+RNG_ALGORITHM = "philox"
+
+
 def _as_stateless_seed(seed):
     """An int or a [2] integer tensor → a [2] int32 seed for stateless ops."""
     if isinstance(seed, numbers.Integral):
@@ -131,7 +136,7 @@ class _Curve(Shape):
 
     def sample(self, seed, num=None):
         shape = [] if num is None else [num]
-        return tf.random.stateless_uniform(shape, _as_stateless_seed(seed), dtype=tf.float32)
+        return tf.random.stateless_uniform(shape, _as_stateless_seed(seed), dtype=tf.float32, alg=RNG_ALGORITHM)
 
     def coefficients(self, alpha):
         self._validate_points(alpha)
@@ -299,7 +304,7 @@ class Simplex(Shape):
     def sample(self, seed, num=None):
         shape = [self.num_vertices] if num is None else [num, self.num_vertices]
         uniform = tf.random.stateless_uniform(
-            shape, _as_stateless_seed(seed), minval=np.finfo(np.float32).tiny, maxval=1.0
+            shape, _as_stateless_seed(seed), minval=np.finfo(np.float32).tiny, maxval=1.0, alg=RNG_ALGORITHM
         )
         exponential = -tf.math.log(uniform)
         return exponential / tf.reduce_sum(exponential, axis=-1, keepdims=True)

@@ -39,7 +39,7 @@ Example:
 >>> model.frozen_points
 (0, 2)
 >>> import numpy as np
->>> kernel = model.subspace_layers[0].subspace_weights["_kernel"]
+>>> kernel = model.subspace_layers[0].subspace_weights["kernel"]
 >>> bool(np.allclose(kernel[1], (a.layers[0].kernel + b.layers[0].kernel) / 2))
 True
 """
@@ -222,9 +222,8 @@ def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_ba
         if not isinstance(layer, SubspaceLayer):
             _check_fixed_layer(path, layer, source)
             continue
-        for attribute, copies in layer.subspace_weights.items():
+        for copies, end_variable in zip(layer.subspace_weights.values(), source.trainable_weights):
             start = np.asarray(copies[0].numpy(), np.float64)
-            end_variable = vars(source)[attribute]
             copies[last].assign(end_variable)
             end = np.asarray(end_variable.numpy(), np.float64)
             for index in range(1, last):

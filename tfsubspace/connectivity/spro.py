@@ -291,13 +291,13 @@ def _weight_signature(layers):
     return [
         (layer.name, type(layer).__name__, attribute, tuple(copies[0].shape))
         for layer in layers
-        for attribute, copies in layer._subspace_groups
+        for attribute, copies in layer.subspace_weights.items()
     ]
 
 
 def _vertex_values(layers, index):
     """Copy `index` of every subspace weight, in (layer, attribute) order, as numpy."""
-    return [np.asarray(copies[index]) for layer in layers for _, copies in layer._subspace_groups]
+    return [np.asarray(copies[index]) for layer in layers for copies in layer.subspace_weights.values()]
 
 
 def _stock_values(model, reference_signature=None, name="models"):
@@ -369,7 +369,7 @@ def _train_vertex(
     network = convert(template, Simplex(k), beta=0.0, seed=seed, init="point").network
     layers = find_subspace_layers(network)
     for index, values in enumerate(vertices):
-        for variable, value in zip((c[index] for layer in layers for _, c in layer._subspace_groups), values):
+        for variable, value in zip((c[index] for layer in layers for c in layer.subspace_weights.values()), values):
             variable.assign(value)
     if normalize_lambda and lmbda > 0:
         reference = random_log_volume(template, k, simplexes)
