@@ -49,7 +49,7 @@ def bake(model, alpha):
     coefficients = model.subspace_shape.coefficients(model.subspace_shape.validate_alpha(alpha))
     network = model.network
     whole = [layer for layer in network.layers if isinstance(layer, Subspace)]
-    if isinstance(network, keras.Sequential) and len(network.layers) == 1 and whole:
+    if isinstance(network, keras.Sequential) and len(network.layers) == 1 and whole and isinstance(whole[0].layer, keras.Model):
         # A subclassed model converted whole: give back that model's own class.
         source = whole[0]
         plain = _stock_clone(source.layer)

@@ -255,10 +255,9 @@ class Subspace(keras.layers.Layer):
         self._strategy = tf.distribute.get_strategy()
 
     def _key(self, weight, taken):
-        key = weight.path
-        for prefix in (self.name + "/", self.layer.name + "/"):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
+        # The weight's path below the inner layer: "kernel", "query/kernel", ...
+        parts = weight.path.split("/")
+        key = "/".join(parts[parts.index(self.layer.name) + 1:]) if self.layer.name in parts[:-1] else weight.name
         base, n = key, 1
         while key in taken:
             key, n = f"{base}_{n}", n + 1
