@@ -74,18 +74,14 @@ def _slots(model):
     if _is_subspace_model(model):
         for path, layer in layers_by_path(model.network):
             if isinstance(layer, SubspaceLayer):
-                for attribute, copies in layer.subspace_weights.items():
-                    slots.append((path, attribute, tuple(copies[0].shape)))
+                for position, copies in enumerate(layer.subspace_weights.values()):
+                    slots.append((path, position, tuple(copies[0].shape)))
         return slots
     for path, layer in layers_by_path(model):
-        attributes = {id(value): name for name, value in vars(layer).items()}
-        for variable in layer.trainable_weights:
-            if id(variable) not in attributes:
-                raise ValueError(
-                    f"`model` layer {path!r} does not keep its weight {variable.name!r} on an attribute, "
-                    "so it cannot be placed on a plane; convert it to a subspace model first."
-                )
-            slots.append((path, attributes[id(variable)], tuple(variable.shape)))
+        # Weights are matched by their position in the layer (the order of a
+        # Subspace's copies is the wrapped layer's weight order).
+        for position, variable in enumerate(layer.trainable_weights):
+            slots.append((path, position, tuple(variable.shape)))
     return slots
 
 
@@ -115,7 +111,7 @@ def flat_weights(model, alpha=None, *, point=None):
         if alpha is not None or point is not None:
             raise ValueError("`alpha` and `point` are only meaningful for a ts.SubspaceModel; pass neither.")
         layers = dict(layers_by_path(model))
-        parts = [vars(layers[path])[attribute] for path, attribute, _ in _slots(model)]
+        parts = [layers[path].trainable_weights[position] for path, position, _ in _slots(model)]
         return np.concatenate([np.asarray(v.numpy(), np.float64).ravel() for v in parts])
     shape = model.subspace_shape
     if point is not None:
@@ -398,8 +394,8 @@ def plane(
     for layer_path, layer in layers_by_path(scratch.network):
         if not isinstance(layer, SubspaceLayer):
             continue
-        for attribute, copies in layer.subspace_weights.items():
-            start, shape = offsets[(layer_path, attribute)]
+        for position, copies in enumerate(layer.subspace_weights.values()):
+            start, shape = offsets[(layer_path, position)]
             for copy, vector in zip(copies, vectors):
                 copy.assign(vector[start : start + int(np.prod(shape))].reshape(shape).astype(copy.dtype))
 

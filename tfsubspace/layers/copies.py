@@ -58,6 +58,28 @@ class WeightCopy:
 
         return tf.convert_to_tensor(self.value, dtype=dtype, name=name)
 
+    # Arithmetic reads the copy's value, as it would on a variable.
+    def __add__(self, other):
+        return self.value + other
+
+    def __radd__(self, other):
+        return other + self.value
+
+    def __sub__(self, other):
+        return self.value - other
+
+    def __rsub__(self, other):
+        return other - self.value
+
+    def __mul__(self, other):
+        return self.value * other
+
+    def __rmul__(self, other):
+        return other * self.value
+
+    def __neg__(self):
+        return -self.value
+
     def assign(self, value):
         value = ops.cast(ops.reshape(ops.convert_to_tensor(value), (1,) + self.shape), self.dtype)
         start = [self.row] + [0] * len(self.shape)
