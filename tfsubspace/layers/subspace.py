@@ -131,9 +131,11 @@ class _Stack:
         for rows, variable in ((self.free_rows, self.free), (self.frozen_rows, self.frozen)):
             if not rows:
                 continue
-            value = ops.convert_to_tensor(variable)
-            c = ops.cast(coefficients if len(rows) == coefficients.shape[0] else ops.take(coefficients, rows), value.dtype)
-            term = ops.tensordot(c, value, axes=1)
+            c = coefficients if len(rows) == coefficients.shape[0] else ops.take(coefficients, list(rows))
+            c = ops.cast(c, variable.dtype)
+            # One matmul [1, n] x [n, size]: fewer graph ops than tensordot.
+            flat = ops.reshape(variable, (len(rows), -1))
+            term = ops.reshape(ops.matmul(c[None, :], flat), variable.shape[1:])
             total = term if total is None else total + term
         return total
 
