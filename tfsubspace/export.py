@@ -61,7 +61,7 @@ def bake(model, alpha):
     if not (isinstance(network, keras.Sequential) or type(network).__name__ == "Functional"):
         raise ValueError(
             f"`model`'s network {network.name!r} is subclassed and built from ts.layers, so it has no "
-            "stock twin to bake into; convert the stock model with ts.convert instead (export works)."
+            "stock twin to bake into or export; write it from stock layers and convert it with ts.convert."
         )
     pairs = []
 
@@ -100,14 +100,5 @@ def export(model, filepath, alpha, **kwargs):
     model.subspace_shape.validate_alpha(alpha)
     _check_writable(filepath)
     kwargs.setdefault("verbose", False)
-    try:
-        plain = bake(model, alpha)
-    except ValueError:
-        plain = None
-    if plain is None:
-        # A network written by hand from ts.layers: serve the model itself at α.
-        # The SavedModel holds only the graph, so it still loads without tfsubspace.
-        model.set_alpha(alpha)
-        plain = model
-    keras.Model.export(plain, os.fspath(filepath), format="tf_saved_model", **kwargs)
+    bake(model, alpha).export(os.fspath(filepath), format="tf_saved_model", **kwargs)
     return os.fspath(filepath)

@@ -101,7 +101,8 @@ class _Stack:
     """The copies of one inner weight: free (trainable) and frozen rows.
 
     A plain object, so Keras' tracker (locked after build) never sees these
-    variables: `freeze_points` replaces them.
+    variables and `freeze_points` can replace them; the layer lists them in
+    `weights`/`variables` and saves them itself.
     """
 
     def __init__(self, key, inner, is_normalization):
@@ -115,7 +116,7 @@ class _Stack:
         self.regularizer = None
         self.constraint = None
 
-    def variables(self):
+    def copies_variables(self):
         return [v for v in (self.free, self.frozen) if v is not None]
 
     def full(self):
@@ -316,13 +317,13 @@ class Subspace(keras.layers.Layer):
     def weights(self):
         hidden = self._hidden()
         own = [v for v in super().weights if id(v) not in hidden]
-        return own[:1] + [v for stack in self._stacks for v in stack.variables()] + own[1:]
+        return own[:1] + [v for stack in self._stacks for v in stack.copies_variables()] + own[1:]
 
     @property
     def variables(self):
         hidden = self._hidden()
         own = [v for v in super().variables if id(v) not in hidden]
-        return own[:1] + [v for stack in self._stacks for v in stack.variables()] + own[1:]
+        return own[:1] + [v for stack in self._stacks for v in stack.copies_variables()] + own[1:]
 
     # -- the subspace -------------------------------------------------------
 
