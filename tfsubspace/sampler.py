@@ -21,7 +21,8 @@ import random
 
 import tensorflow as tf
 
-from tfsubspace.shapes import RNG_ALGORITHM, get_shape
+from tfsubspace import counter_random
+from tfsubspace.shapes import get_shape
 
 SAMPLINGS = ("per_batch", "per_layer")
 
@@ -87,7 +88,7 @@ class Sampler:
         """A random pair (j, k), j ≠ k, of endpoint indices for the cos² penalty."""
         m = self.shape.num_points
         seed = self._stateless_seed(step, _PAIR_STREAM)
-        draws = tf.random.stateless_uniform([2], seed, minval=0, maxval=2**30, dtype=tf.int64, alg=RNG_ALGORITHM)
+        draws = counter_random.integers([2], seed, 2**30)
         first = draws[0] % m
         second = (first + 1 + draws[1] % (m - 1)) % m
         return first, second
