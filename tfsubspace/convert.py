@@ -28,7 +28,7 @@ Example:
 import keras
 
 from tfsubspace.layers import Subspace
-from tfsubspace.layers.subspace import INITS, sublayers
+from tfsubspace.layers.subspace import INITS
 from tfsubspace.model import SubspaceModel, check_beta
 from tfsubspace.sampler import check_sampling, check_seed
 from tfsubspace.shapes import get_shape
@@ -37,11 +37,6 @@ from tfsubspace.shapes import get_shape
 def is_graph_model(model):
     """True for Sequential and plain functional models (rebuilt layer by layer)."""
     return isinstance(model, keras.Sequential) or type(model).__name__ == "Functional"
-
-
-def leaf_layers(model):
-    """All non-model layers inside `model`, nested models flattened."""
-    return [layer for layer in sublayers(model) if not isinstance(layer, keras.Model)]
 
 
 def _is_subspace_candidate(layer):

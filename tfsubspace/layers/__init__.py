@@ -6,8 +6,6 @@ networks written by hand. `SUBSPACE_LAYERS` maps each of those stock classes to
 its named subspace class.
 """
 
-import keras
-
 from tfsubspace.layers.convolutional import (
     SubspaceConv1D,
     SubspaceConv2D,
