@@ -141,11 +141,19 @@ def test_model_converts_trains_two_steps_bakes_to_stock_layers_and_round_trips(n
     check_case(build(), example_data(kind), tmp_path)
 
 
-def test_subclassed_model_is_one_subspace_layer_and_bakes_to_its_own_class():
+def test_subclassed_model_is_one_subspace_layer_and_bakes_and_exports_as_its_own_class(tmp_path):
+    import tensorflow as tf
+
     model = ts.convert(subclassed_model(), ts.Simplex(3), seed=0)
     assert [type(layer.layer) for layer in model.subspace_layers] == [TwoTower]
-    baked = model.bake([0.2, 0.3, 0.5])
+    alpha = [0.2, 0.3, 0.5]
+    baked = model.bake(alpha)
     assert type(baked) is TwoTower
+    x = example_data("vector")
+    model.set_alpha(alpha)
+    path = model.export(str(tmp_path / "served"), alpha=alpha)
+    loaded = tf.saved_model.load(path)  # keep it alive: its variables die with it
+    np.testing.assert_allclose(loaded.serve(tf.constant(x)), model(x), atol=1e-5)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("keras_cv") is None,

@@ -23,6 +23,7 @@ True
 import os
 
 import keras
+import numpy as np
 
 from tfsubspace.layers import Subspace
 
@@ -38,6 +39,13 @@ def _assign_point(source, target, coefficients):
     for variable, clone_variable in zip(source.layer.weights, target.weights):
         value = theta.get(id(variable), variable)
         clone_variable.assign(value)
+
+
+def has_stock_twin(network):
+    """Whether `bake` can rebuild `network` from stock classes (graph models, whole-model wrappers)."""
+    if isinstance(network, keras.Sequential) or type(network).__name__ == "Functional":
+        return True
+    return False
 
 
 def bake(model, alpha):
@@ -56,12 +64,16 @@ def bake(model, alpha):
         build_config = source.layer.get_build_config()
         if build_config is not None:
             plain.build_from_config(build_config)
+            shape = build_config.get("input_shape")
+            if not plain.built and shape is not None:
+                # A subclassed model counts as built once it has been called.
+                plain(np.zeros([1 if d is None else d for d in shape], network.inputs[0].dtype))
         _assign_point(source, plain, coefficients)
         return plain
-    if not (isinstance(network, keras.Sequential) or type(network).__name__ == "Functional"):
+    if not has_stock_twin(network):
         raise ValueError(
             f"`model`'s network {network.name!r} is subclassed and built from ts.layers, so it has no "
-            "stock twin to bake into or export; write it from stock layers and convert it with ts.convert."
+            "stock twin to bake into (export works); write it from stock layers and convert it with ts.convert."
         )
     pairs = []
 
@@ -100,5 +112,16 @@ def export(model, filepath, alpha, **kwargs):
     model.subspace_shape.validate_alpha(alpha)
     _check_writable(filepath)
     kwargs.setdefault("verbose", False)
-    bake(model, alpha).export(os.fspath(filepath), format="tf_saved_model", **kwargs)
+    if has_stock_twin(model.network):
+        bake(model, alpha).export(os.fspath(filepath), format="tf_saved_model", **kwargs)
+        return os.fspath(filepath)
+    # A network written by hand from ts.layers has no stock twin: serve the
+    # model itself at α. A SavedModel holds only graphs and variable values, so
+    # it still loads without tfsubspace.
+    previous = model.alpha
+    model.set_alpha(alpha)
+    try:
+        keras.Model.export(model, os.fspath(filepath), format="tf_saved_model", **kwargs)
+    finally:
+        model.set_alpha(previous)
     return os.fspath(filepath)
