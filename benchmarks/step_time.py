@@ -316,7 +316,7 @@ def print_goals(rows):
 def peak_rss_child(name, variant, args):
     """Builds and trains one variant for a few steps; prints its peak RSS (MiB) and parameters."""
     model = build_variant(name, variant, args.seed)
-    batch = random_batch(model, args.batch_size, args.seed)
+    batch = random_batch(base_model(name), args.batch_size, args.seed)  # shapes of the stock model
     stepper = Stepper(model, batch)
     stepper.run(MEMORY_STEPS)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
