@@ -36,7 +36,7 @@ def test_subspace_model_statistics_match_direct_computation_at_alpha():
     # Direct: the input of the BN layer at α = 0.2 is conv(x) with the mixed kernel.
     plain = model.bake(0.2)
     conv_out = plain.get_layer("conv")(x).numpy().reshape(-1, 4)
-    bn = model.network.get_layer("bn")
+    bn = model.network.get_layer("bn").layer
     np.testing.assert_allclose(bn.moving_mean, conv_out.mean(0), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(bn.moving_variance, conv_out.var(0), rtol=1e-3, atol=1e-6)
 
@@ -45,9 +45,9 @@ def test_statistics_differ_between_alphas():
     x, _ = tiny_data(n=64)
     model = ts.convert(small_cnn(), ts.Line(), seed=0)
     ts.recompute_batchnorm(model, x, alpha=0.0)
-    at_start = model.network.get_layer("bn").moving_mean.numpy().copy()
+    at_start = model.network.get_layer("bn").layer.moving_mean.numpy().copy()
     ts.recompute_batchnorm(model, x, alpha=1.0)
-    assert not np.allclose(at_start, model.network.get_layer("bn").moving_mean.numpy())
+    assert not np.allclose(at_start, model.network.get_layer("bn").layer.moving_mean.numpy())
 
 
 @pytest.mark.parametrize("kwargs, match", [({"steps": 0}, "steps"), ({"alpha": 2.0}, "alpha")])

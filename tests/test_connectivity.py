@@ -31,9 +31,10 @@ def copy_batchnorm_statistics(source, model):
     """Gives the connected model `source`'s own moving statistics (layers matched by name)."""
     own = {layer.name: layer for layer in source.layers}
     for layer in model.network.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.moving_mean.assign(own[layer.name].moving_mean)
-            layer.moving_variance.assign(own[layer.name].moving_variance)
+        bn = getattr(layer, "layer", layer)  # the BatchNormalization a Subspace wraps
+        if isinstance(bn, keras.layers.BatchNormalization):
+            bn.moving_mean.assign(own[layer.name].moving_mean)
+            bn.moving_variance.assign(own[layer.name].moving_variance)
 
 
 def load_flat(net, vector):
@@ -61,8 +62,8 @@ def test_connect_puts_endpoints_first_and_last_and_bends_evenly_on_the_segment()
     assert model.frozen_points == (0, 3)
     for layer in model.subspace_layers:
         source_a, source_b = a.get_layer(layer.name), b.get_layer(layer.name)
-        for attribute, copies in layer.subspace_weights.items():
-            wa, wb = vars(source_a)[attribute].numpy(), vars(source_b)[attribute].numpy()
+        for copies, va, vb in zip(layer.subspace_weights.values(), source_a.trainable_weights, source_b.trainable_weights):
+            wa, wb = va.numpy(), vb.numpy()
             np.testing.assert_array_equal(copies[0].numpy(), wa)
             np.testing.assert_array_equal(copies[3].numpy(), wb)
             np.testing.assert_allclose(copies[1].numpy(), wa + (wb - wa) / 3, atol=1e-6)
@@ -91,8 +92,8 @@ def test_fit_leaves_endpoints_bit_identical_and_t0_t1_reproduce_the_trained_mode
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
 
     for layer in model.subspace_layers:
-        for attribute, copies in layer.subspace_weights.items():
-            key = f"{layer.name}/{vars(a.get_layer(layer.name))[attribute].name}"
+        for copies, stock in zip(layer.subspace_weights.values(), a.get_layer(layer.name).trainable_weights):
+            key = f"{layer.name}/{stock.name}"
             np.testing.assert_array_equal(copies[0].numpy(), before_a[key])
             np.testing.assert_array_equal(copies[-1].numpy(), before_b[key])
     after = [copies[1].numpy() for layer in model.subspace_layers for copies in layer.subspace_weights.values()]
@@ -168,7 +169,7 @@ def plane_curve(shape, bend_height):
     """A curve whose only weight is a 2-vector: ω_0 = (0, 0), bends (1, h), ω_m = (2, 0)."""
     net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, use_bias=False, name="d")])
     model = ts.convert(net, shape, init="point")
-    copies = model.subspace_layers[0].subspace_weights["_kernel"]
+    copies = model.subspace_layers[0].subspace_weights["kernel"]
     values = [[0.0, 0.0]] + [[1.0, bend_height]] * (len(copies) - 2) + [[2.0, 0.0]]
     for copy, value in zip(copies, values):
         copy.assign([value])
@@ -193,7 +194,7 @@ def test_curve_rows_match_direct_evaluation_with_batchnorm_recomputed_per_t():
     x, y = tiny_data(n=48)
     a, b = trained_cnn(x, 1), trained_cnn(x, 2)
     model = connect(a, b, ts.PolyChain(num_bends=1), seed=0)
-    bend = model.subspace_layers[0].subspace_weights["_kernel"][1]
+    bend = model.subspace_layers[0].subspace_weights["kernel"][1]
     bend.assign(bend + 0.3)  # move the bend off the segment
     statistics = [v.numpy() for v in model.network.get_layer("bn").non_trainable_weights]
     decay = 1e-2

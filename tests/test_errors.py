@@ -111,6 +111,20 @@ def write_fashion_mnist_lookalike(directory):
         (directory / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(rng.integers(0, 10, n))))
 
 
+class Opaque(keras.layers.Layer):
+    """Takes an object Keras cannot serialize and has no get_config: it cannot be rebuilt."""
+
+    def __init__(self, helper=None, **kwargs):
+        super().__init__(**kwargs)
+        self.helper = helper
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.scale
+
+
 class Subclassed(keras.Model):
     def __init__(self):
         super().__init__()
@@ -403,15 +417,15 @@ CATALOGUE = [
     ("sampler_zero_layers", ValueError, r"`num_layers` must be an integer >= 1, got 0",
      lambda ctx: ts.Sampler(ts.Line(), 0)),
     # -- convert -------------------------------------------------------------
-    ("convert_unsupported_layer", ValueError,
-     r"cannot place in a subspace: prelu \(PReLU\)\. Supported: \[.*'Conv2D'.*'Dense'",
+    ("convert_unrebuildable_layer", ValueError,
+     r"cannot place in a subspace, because they cannot be rebuilt from their config .*: opaque \(Opaque: ",
      lambda ctx: ts.convert(
-         keras.Sequential([keras.Input((4,)), keras.layers.PReLU(name="prelu")]), ts.Line())),
+         keras.Sequential([keras.Input((4,)), Opaque(helper=object(), name="opaque")]), ts.Line())),
     ("convert_no_trainable_weights", ValueError, r"`model` 'relu_only' has no trainable weights",
      lambda ctx: ts.convert(keras.Sequential([keras.Input((4,)), keras.layers.ReLU()], name="relu_only"), ts.Line())),
     ("convert_unbuilt_model", ValueError, r"`model` 'unbuilt' is not built: give it a keras\.Input",
      lambda ctx: ts.convert(keras.Sequential([keras.layers.Dense(2)], name="unbuilt"), ts.Line())),
-    ("convert_subclassed_model", ValueError, r"`model` must be a Sequential or functional keras\.Model",
+    ("convert_subclassed_model_without_config", ValueError, r"subclassed \(Subclassed: TypeError",
      lambda ctx: ts.convert(built_subclassed(), ts.Line())),
     ("convert_negative_beta", ValueError, r"`beta` must be a finite number >= 0, got -1\.0",
      lambda ctx: ts.convert(dense_net(), ts.Line(), beta=-1.0)),

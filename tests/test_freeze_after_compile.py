@@ -18,7 +18,7 @@ def compiled():
 
 
 def copies(model):
-    return [v.numpy().copy() for v in model.subspace_layers[0].subspace_weights["_kernel"]]
+    return [v.numpy().copy() for v in model.subspace_layers[0].subspace_weights["kernel"]]
 
 
 @pytest.mark.parametrize("when", ["after_compile", "between_fits"])

@@ -46,9 +46,9 @@ def test_every_supported_stock_layer_is_covered_here():
 
 
 @pytest.mark.parametrize("stock_class, kwargs, example", CASES, ids=IDS)
-def test_subclasses_stock_layer_and_config_round_trips(stock_class, kwargs, example):
+def test_wraps_stock_layer_and_config_round_trips(stock_class, kwargs, example):
     layer, _ = build_pair(stock_class, kwargs, example, num_points=4, init="point")
-    assert isinstance(layer, stock_class)
+    assert type(layer.layer) is stock_class and isinstance(layer, ts.layers.Subspace)
     config = layer.get_config()
     assert config["num_points"] == 4 and config["init"] == "point"
     clone = type(layer).from_config(config)
@@ -60,7 +60,8 @@ def test_subclasses_stock_layer_and_config_round_trips(stock_class, kwargs, exam
 @pytest.mark.parametrize("stock_class, kwargs, example", CASES, ids=IDS)
 def test_weight_count_is_m_copies_of_each_stock_weight(stock_class, kwargs, example):
     layer, stock = build_pair(stock_class, kwargs, example, num_points=3)
-    assert len(layer.trainable_weights) == 3 * len(stock.trainable_weights)
+    # One stacked (m, ...) variable per stock weight.
+    assert [tuple(w.shape) for w in layer.trainable_weights] == [(3,) + tuple(w.shape) for w in stock.trainable_weights]
     assert layer.count_params() == 3 * sum(int(np.prod(w.shape)) for w in stock.trainable_weights) + sum(
         int(np.prod(w.shape)) for w in stock.non_trainable_weights
     ) + 3  # + the coefficients
@@ -74,8 +75,8 @@ def test_output_at_each_vertex_equals_stock_layer_with_that_copy(stock_class, kw
     x = random_input(example, seed=1)
     for index in range(3):
         layer.set_coefficients(np.eye(3)[index])
-        for attribute, copies in layer.subspace_weights.items():
-            vars(stock)[attribute].assign(copies[index])
+        for copies, stock_weight in zip(layer.subspace_weights.values(), stock.trainable_weights):
+            stock_weight.assign(copies[index])
         np.testing.assert_allclose(layer(x), stock(x), atol=1e-5)
 
 
@@ -84,8 +85,8 @@ def test_output_at_a_mixture_equals_stock_layer_with_mixed_weights(stock_class, 
     layer, stock = build_pair(stock_class, kwargs, example, num_points=3)
     c = np.array([0.2, 0.5, 0.3], "float32")
     layer.set_coefficients(c)
-    for attribute, copies in layer.subspace_weights.items():
-        vars(stock)[attribute].assign(sum(ci * w.numpy() for ci, w in zip(c, copies)))
+    for copies, stock_weight in zip(layer.subspace_weights.values(), stock.trainable_weights):
+        stock_weight.assign(sum(ci * w.numpy() for ci, w in zip(c, copies)))
     x = random_input(example, seed=2)
     np.testing.assert_allclose(layer(x), stock(x), atol=1e-5)
 
@@ -93,7 +94,7 @@ def test_output_at_a_mixture_equals_stock_layer_with_mixed_weights(stock_class, 
 def test_independent_init_draws_different_copies_with_stock_distribution():
     layer = ts.layers.SubspaceDense(256, num_points=3)
     layer(np.ones((1, 512), "float32"))
-    k = [c.numpy() for c in layer.subspace_weights["_kernel"]]
+    k = [c.numpy() for c in layer.subspace_weights["kernel"]]
     assert not np.allclose(k[0], k[1]) and not np.allclose(k[1], k[2])
     # Glorot uniform: U(±sqrt(6/(fan_in+fan_out))) for each copy.
     limit = np.sqrt(6 / (512 + 256))
@@ -106,7 +107,7 @@ def test_seeded_initializer_still_gives_independent_but_reproducible_copies():
     def build():
         layer = ts.layers.SubspaceConv2D(4, 3, kernel_initializer=keras.initializers.HeNormal(seed=5), num_points=2)
         layer(np.ones((1, 5, 5, 2), "float32"))
-        return [c.numpy() for c in layer.subspace_weights["_kernel"]]
+        return [c.numpy() for c in layer.subspace_weights["kernel"]]
 
     first, second = build(), build()
     assert not np.allclose(first[0], first[1])
@@ -120,7 +121,7 @@ def test_seeded_initializer_still_gives_independent_but_reproducible_copies():
 def test_point_init_gives_all_copies_one_value():
     layer = ts.layers.SubspaceDense(8, num_points=4, init="point")
     layer(np.ones((1, 5), "float32"))
-    k = [c.numpy() for c in layer.subspace_weights["_kernel"]]
+    k = [c.numpy() for c in layer.subspace_weights["kernel"]]
     for copy in k[1:]:
         np.testing.assert_array_equal(copy, k[0])
     assert np.abs(k[0]).max() > 0
@@ -135,20 +136,20 @@ def test_gradient_reaching_each_copy_is_its_coefficient_times_gradient_at_theta(
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(tf.square(layer(x)))
     grads = tape.gradient(loss, layer.trainable_weights)
-    by_variable = {id(v): g for v, g in zip(layer.trainable_weights, grads)}
+    by_key = dict(zip(["kernel", "bias"], grads))
 
     stock = keras.layers.Conv2D(3, 3)
     stock(x)
     theta = layer.combined_weights()
-    stock.kernel.assign(theta["_kernel"])
+    stock.kernel.assign(theta["kernel"])
     stock.bias.assign(theta["bias"])
     with tf.GradientTape() as tape:
         stock_loss = tf.reduce_sum(tf.square(stock(x)))
     grad_kernel, grad_bias = tape.gradient(stock_loss, [stock.kernel, stock.bias])
     np.testing.assert_allclose(loss, stock_loss, rtol=1e-6)
-    for attribute, grad_theta in [("_kernel", grad_kernel), ("bias", grad_bias)]:
-        for ci, copy in zip(c, layer.subspace_weights[attribute]):
-            np.testing.assert_allclose(by_variable[id(copy)], ci * grad_theta.numpy(), rtol=1e-5, atol=1e-6)
+    for key, grad_theta in [("kernel", grad_kernel), ("bias", grad_bias)]:
+        for index, ci in enumerate(c):
+            np.testing.assert_allclose(by_key[key][index], ci * grad_theta.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_one_training_step_moves_every_copy_in_a_model():

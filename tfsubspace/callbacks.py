@@ -55,7 +55,7 @@ def gram_matrix(layers):
     """
     gram = None
     for copies in regularizers.penalized_groups(layers):
-        stacked = np.stack([np.asarray(c.numpy(), np.float64).reshape(-1) for c in copies])
+        stacked = np.asarray(copies, np.float64).reshape(copies.shape[0], -1)
         group = stacked @ stacked.T
         gram = group if gram is None else gram + group
     return gram

@@ -23,39 +23,73 @@ True
 import os
 
 import keras
+import numpy as np
 
-from tfsubspace.layers import SubspaceLayer, stock_layer_class
+from tfsubspace.layers import Subspace
+
+
+def _stock_clone(layer):
+    return type(layer).from_config(layer.get_config())
+
+
+def _assign_point(source, target, coefficients):
+    """Writes θ(c) of the Subspace `source` and its inner state into the stock `target`."""
+    theta = {id(stack_inner): value for stack_inner, value in zip(
+        source.stock_weights, source.combined_weights(coefficients).values())}
+    for variable, clone_variable in zip(source.layer.weights, target.weights):
+        value = theta.get(id(variable), variable)
+        clone_variable.assign(value)
+
+
+def has_stock_twin(network):
+    """Whether `bake` can rebuild `network` from stock classes (graph models, whole-model wrappers)."""
+    if isinstance(network, keras.Sequential) or type(network).__name__ == "Functional":
+        return True
+    return False
 
 
 def bake(model, alpha):
-    """A stock `keras.Model` equal to the SubspaceModel `model` at `alpha`."""
+    """A stock `keras.Model` equal to the SubspaceModel `model` at `alpha`.
+
+    Built only from the original layers' own classes: every `Subspace` gives
+    back a fresh layer of the class it wraps, holding θ(α).
+    """
     coefficients = model.subspace_shape.coefficients(model.subspace_shape.validate_alpha(alpha))
+    network = model.network
+    whole = [layer for layer in network.layers if isinstance(layer, Subspace)]
+    if isinstance(network, keras.Sequential) and len(network.layers) == 1 and whole and isinstance(whole[0].layer, keras.Model):
+        # A subclassed model converted whole: give back that model's own class.
+        source = whole[0]
+        plain = _stock_clone(source.layer)
+        build_config = source.layer.get_build_config()
+        if build_config is not None:
+            plain.build_from_config(build_config)
+            shape = build_config.get("input_shape")
+            if not plain.built and shape is not None:
+                # A subclassed model counts as built once it has been called.
+                plain(np.zeros([1 if d is None else d for d in shape], network.inputs[0].dtype))
+        _assign_point(source, plain, coefficients)
+        return plain
+    if not has_stock_twin(network):
+        raise ValueError(
+            f"`model`'s network {network.name!r} is subclassed and built from ts.layers, so it has no "
+            "stock twin to bake into (export works); write it from stock layers and convert it with ts.convert."
+        )
     pairs = []
 
     def to_stock(layer):
-        if isinstance(layer, SubspaceLayer):
-            config = layer.get_config()
-            config.pop("num_points")
-            config.pop("init")
-            config.pop("frozen_points", None)
-            new_layer = stock_layer_class(layer).from_config(config)
-        elif not layer.weights:
-            new_layer = layer  # stateless: shared, as in convert (a Lambda cannot be rebuilt in safe mode)
-        else:
-            new_layer = type(layer).from_config(layer.get_config())
+        if not isinstance(layer, keras.layers.Layer) or not layer.weights:
+            return layer  # operations and stateless layers are shared, as in convert
+        new_layer = _stock_clone(layer.layer if isinstance(layer, Subspace) else layer)
         pairs.append((layer, new_layer))
         return new_layer
 
-    plain = keras.models.clone_model(model.network, clone_function=to_stock, recursive=True)
+    plain = keras.models.clone_model(network, clone_function=to_stock, recursive=True)
     for source, target in pairs:
-        if not isinstance(source, SubspaceLayer):
+        if isinstance(source, Subspace):
+            _assign_point(source, target, coefficients)
+        else:
             target.set_weights(source.get_weights())
-            continue
-        for attribute, theta in source.combined_weights(coefficients).items():
-            vars(target)[attribute].assign(theta)
-        state = {v.name: v for v in source.non_trainable_weights}
-        for variable in target.non_trainable_weights:
-            variable.assign(state[variable.name])
     return plain
 
 
@@ -78,5 +112,16 @@ def export(model, filepath, alpha, **kwargs):
     model.subspace_shape.validate_alpha(alpha)
     _check_writable(filepath)
     kwargs.setdefault("verbose", False)
-    bake(model, alpha).export(os.fspath(filepath), format="tf_saved_model", **kwargs)
+    if has_stock_twin(model.network):
+        bake(model, alpha).export(os.fspath(filepath), format="tf_saved_model", **kwargs)
+        return os.fspath(filepath)
+    # A network written by hand from ts.layers has no stock twin: serve the
+    # model itself at α. A SavedModel holds only graphs and variable values, so
+    # it still loads without tfsubspace.
+    previous = model.alpha
+    model.set_alpha(alpha)
+    try:
+        keras.Model.export(model, os.fspath(filepath), format="tf_saved_model", **kwargs)
+    finally:
+        model.set_alpha(previous)
     return os.fspath(filepath)

@@ -23,17 +23,18 @@ Example:
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from tfsubspace import checks, regularizers
-from tfsubspace.layers import SubspaceLayer
+from tfsubspace.layers import Subspace, sublayers
 from tfsubspace.sampler import Sampler, check_sampling, check_seed
 from tfsubspace.shapes import get_shape
 
 
 def find_subspace_layers(network):
     """Every subspace layer inside `network` (nested models included), in order."""
-    return [layer for layer in network._flatten_layers() if isinstance(layer, SubspaceLayer)]
+    return [layer for layer in sublayers(network) if isinstance(layer, Subspace)]
 
 
 def check_beta(beta):
@@ -215,14 +216,49 @@ class SubspaceModel(keras.Model):
         cos2 = regularizers.pair_cos2(self.subspace_layers, j, k)
         self._cos2_tracker.update_state(cos2)
         if self.beta > 0:
-            # Keras divides extra losses by the number of replicas here, so
-            # the penalty is counted once after gradients are summed.
-            loss = loss + self._aggregate_additional_loss(self.beta * cos2)
+            # Divided by the number of replicas, as Keras does for its own
+            # extra losses, so the penalty counts once after gradients are summed.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss = loss + ops.cast(self.beta * cos2 / replicas, loss.dtype)
         return loss
 
     def reset_metrics(self):
         super().reset_metrics()
         self._cos2_tracker.reset_state()
+
+    # -- looking inside -----------------------------------------------------
+
+    def get_layer(self, name=None, index=None):
+        """The layer called `name` anywhere in the network (converted layers keep their names)."""
+        if name is not None and index is None:
+            for layer in sublayers(self.network):
+                if layer.name == name and layer is not self.network:
+                    return layer
+            raise ValueError(f"`name` {name!r} is not a layer of this model; layers: "
+                             f"{[layer.name for layer in self.network.layers]}.")
+        return self.network.get_layer(name=name, index=index)
+
+    def describe(self):
+        """One paragraph on the subspace: shape, m, layers, parameters per copy."""
+        per_copy = sum(
+            int(np.prod(copies[0].shape))
+            for layer in self.subspace_layers
+            for copies in layer.subspace_weights.values()
+        )
+        m = self.subspace_shape.num_points
+        frozen = f", frozen points {list(self.frozen_points)}" if self.frozen_points else ""
+        return (
+            f"Subspace: {self.subspace_shape!r}, m = {m} copies of every trainable weight, "
+            f"{len(self.subspace_layers)} subspace layers, {per_copy:,} trainable parameters per copy "
+            f"({m * per_copy:,} in all); sampling {self.sampling!r}, beta {self.beta:g}, "
+            f"inference point alpha = {self.alpha}{frozen}."
+        )
+
+    def summary(self, *args, **kwargs):
+        """What the subspace is (`describe`), then Keras' summary of the network."""
+        print_fn = kwargs.get("print_fn") or print
+        print_fn(self.describe())
+        return self.network.summary(*args, **kwargs)
 
     # -- using a point ------------------------------------------------------
 

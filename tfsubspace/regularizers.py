@@ -14,6 +14,7 @@ Example:
 True
 """
 
+import tensorflow as tf
 from keras import ops
 
 # Keeps the penalty finite if an endpoint is all zeros.
@@ -21,33 +22,33 @@ _EPSILON = 1e-12
 
 
 def penalized_groups(layers):
-    """The copy lists [ω_0..ω_{m-1}] that enter the penalty, layer by layer."""
-    return [
-        copies
-        for layer in layers
-        if not layer.is_normalization
-        for _, copies in layer._subspace_groups
-    ]
+    """The stacked copies (m, ...) that enter the penalty, weight by weight.
+
+    Normalization parameters are left out wherever the normalization sits
+    (its own layer, or inside an attention block or a custom layer).
+    """
+    return [stack for layer in layers for stack in layer.stacked_weights(include_normalization=False)]
 
 
-def _pair_statistics(copies, j, k):
-    """⟨ω_j, ω_k⟩, ‖ω_j‖², ‖ω_k‖² of one weight group."""
-    if len(copies) == 2:
-        # Both pairs of a line are (0, 1) up to order and cos² is symmetric:
-        # skip the gather.
-        first, second = (ops.reshape(ops.convert_to_tensor(c), [-1]) for c in copies)
-    else:
-        stacked = ops.stack([ops.reshape(ops.convert_to_tensor(c), [-1]) for c in copies])
-        first = ops.take(stacked, j, axis=0)
-        second = ops.take(stacked, k, axis=0)
-    return ops.sum(first * second), ops.sum(first * first), ops.sum(second * second)
+def _pair_statistics(stack, j, k):
+    """⟨ω_j, ω_k⟩, ‖ω_j‖², ‖ω_k‖² of one weight's stacked copies.
+
+    One Gram matrix ω ωᵀ ([m, m], one pass over the weights; its gradient is
+    one more) instead of slicing rows and multiplying element-wise.
+    """
+    flat = tf.reshape(stack, (stack.shape[0], -1))
+    gram = tf.matmul(flat, flat, transpose_b=True)
+    if stack.shape[0] == 2:
+        # Both pairs of a line are (0, 1) up to order and cos² is symmetric.
+        return gram[0, 1], gram[0, 0], gram[1, 1]
+    return gram[j, k], gram[j, j], gram[k, k]
 
 
 def pair_cos2(layers, j, k):
     """cos² between endpoints j and k over all penalized weights of `layers`."""
     dot = norm_j = norm_k = 0.0
-    for copies in penalized_groups(layers):
-        group_dot, group_norm_j, group_norm_k = _pair_statistics(copies, j, k)
+    for stack in penalized_groups(layers):
+        group_dot, group_norm_j, group_norm_k = _pair_statistics(stack, j, k)
         dot = dot + group_dot
         norm_j = norm_j + group_norm_j
         norm_k = norm_k + group_norm_k

@@ -19,7 +19,7 @@ TensorShape([3, 2])
 
 import tensorflow as tf
 
-from tfsubspace import checks
+from tfsubspace import checks, counter_random
 from tfsubspace.shapes import get_shape
 
 SAMPLINGS = ("per_batch", "per_layer")
@@ -80,7 +80,7 @@ class Sampler:
         """A random pair (j, k), j ≠ k, of endpoint indices for the cos² penalty."""
         m = self.shape.num_points
         seed = self._stateless_seed(step, _PAIR_STREAM)
-        draws = tf.random.stateless_uniform([2], seed, minval=0, maxval=2**30, dtype=tf.int64)
+        draws = counter_random.integers([2], seed, 2**30)
         first = draws[0] % m
         second = (first + 1 + draws[1] % (m - 1)) % m
         return first, second

@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsubspace import counter_random
+
 # Tolerance for "α is on the probability simplex" with float32 inputs.
 _SIMPLEX_ATOL = 1e-5
 
@@ -146,7 +148,8 @@ class _Curve(Shape):
 
     def sample(self, seed, num=None):
         shape = [] if num is None else [num]
-        return tf.random.stateless_uniform(shape, _as_stateless_seed(seed), dtype=tf.float32)
+        # Counter-based: the same α under XLA and on every device (counter_random).
+        return counter_random.uniform(shape, _as_stateless_seed(seed))
 
     def coefficients(self, alpha):
         self._validate_points(alpha)
@@ -312,12 +315,15 @@ class Simplex(Shape):
         return tf.cast(alpha, tf.float32)
 
     def sample(self, seed, num=None):
-        shape = [self.num_vertices] if num is None else [num, self.num_vertices]
-        uniform = tf.random.stateless_uniform(
-            shape, _as_stateless_seed(seed), minval=np.finfo(np.float32).tiny, maxval=1.0
-        )
-        exponential = -tf.math.log(uniform)
-        return exponential / tf.reduce_sum(exponential, axis=-1, keepdims=True)
+        # Dirichlet(1) = the spacings of m - 1 sorted uniforms on [0, 1]: only
+        # sorting and subtraction, so the draw is bit-identical under XLA
+        # (a log, as in the exponential trick, differs there in the last bit).
+        m = self.num_vertices
+        shape = [m - 1] if num is None else [num, m - 1]
+        cuts = tf.sort(counter_random.uniform(shape, _as_stateless_seed(seed)), axis=-1)
+        zeros = tf.zeros_like(cuts[..., :1])
+        edges = tf.concat([zeros, cuts, zeros + 1.0], axis=-1)
+        return edges[..., 1:] - edges[..., :-1]
 
     def get_config(self):
         return {"num_vertices": self.num_vertices}

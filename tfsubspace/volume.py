@@ -218,10 +218,8 @@ def subspace_squared_distances(layers, points=None, include_normalization=True):
     gram = tf.zeros([k, k], tf.float64)
     square_norm = tf.zeros([], tf.float64)
     for layer in layers:
-        if layer.is_normalization and not include_normalization:
-            continue
-        for _, copies in layer._subspace_groups:
-            stacked = tf.stack([tf.reshape(tf.cast(copies[p], tf.float64), [-1]) for p in points])
+        for copies in layer.stacked_weights(include_normalization=include_normalization):
+            stacked = tf.reshape(tf.cast(tf.gather(copies, list(points)), tf.float64), [k, -1])
             square_norm += tf.reduce_sum(tf.square(stacked)) / k
             centred = stacked - tf.reduce_mean(stacked, axis=0, keepdims=True)
             gram += tf.matmul(centred, centred, transpose_b=True)

@@ -40,7 +40,7 @@ Example:
 >>> model.frozen_points
 (0, 2)
 >>> import numpy as np
->>> kernel = model.subspace_layers[0].subspace_weights["_kernel"]
+>>> kernel = model.subspace_layers[0].subspace_weights["kernel"]
 >>> bool(np.allclose(kernel[1], (a.layers[0].kernel + b.layers[0].kernel) / 2))
 True
 """
@@ -50,7 +50,7 @@ import numpy as np
 
 from tfsubspace.connectivity.matching import match_layers, weighted_layers
 from tfsubspace.convert import convert
-from tfsubspace.layers import SubspaceLayer
+from tfsubspace.layers import Subspace
 from tfsubspace.shapes import Bezier, get_shape
 
 #: The curve `connect` uses by default: a quadratic Bezier curve (one bend).
@@ -115,7 +115,7 @@ def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_ba
     last = shape.num_points - 1
     # convert keeps the structure, so its walk lines up with model_a's, hence model_b's.
     for (path, layer), (_, source) in zip(weighted_layers(model.network), pairs):
-        if not isinstance(layer, SubspaceLayer):
+        if not isinstance(layer, Subspace):
             _check_fixed_layer(path, layer, source)
             continue
         for copies, end_variable in zip(layer.subspace_weights.values(), source.trainable_weights):

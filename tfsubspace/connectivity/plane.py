@@ -60,7 +60,7 @@ from tfsubspace.evaluation.forward import DEFAULT_BATCHNORM_STEPS, place
 from tfsubspace.evaluation.progress import Progress
 from tfsubspace.evaluation.reader import batches, check_int
 from tfsubspace.evaluation.results import Table
-from tfsubspace.layers import SubspaceLayer
+from tfsubspace.layers import Subspace
 from tfsubspace.shapes import Simplex
 
 _NUM_POINTS = 3
@@ -86,7 +86,7 @@ def _weight_groups(model):
         return [
             copies
             for _, layer in weighted_layers(model.network)
-            if isinstance(layer, SubspaceLayer)
+            if isinstance(layer, Subspace)
             for copies in layer.subspace_weights.values()
         ]
     return [variable for _, layer in weighted_layers(model) for variable in layer.trainable_weights]

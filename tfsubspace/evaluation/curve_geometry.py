@@ -135,7 +135,7 @@ def curve_length(model):
     >>> import keras, tfsubspace as ts
     >>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, use_bias=False, name="d")])
     >>> model = ts.convert(net, ts.PolyChain(num_bends=1), init="point")
-    >>> copies = model.subspace_layers[0].subspace_weights["_kernel"]
+    >>> copies = model.subspace_layers[0].subspace_weights["kernel"]
     >>> for copy, value in zip(copies, [[[0.0, 0.0]], [[3.0, 4.0]], [[6.0, 0.0]]]):
     ...     _ = copy.assign(value)
     >>> round(curve_length(model), 6)  # two legs of length 5
@@ -154,7 +154,7 @@ def length_ratio(model):
     >>> import keras, tfsubspace as ts
     >>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, use_bias=False, name="d")])
     >>> model = ts.convert(net, ts.PolyChain(num_bends=1), init="point")
-    >>> copies = model.subspace_layers[0].subspace_weights["_kernel"]
+    >>> copies = model.subspace_layers[0].subspace_weights["kernel"]
     >>> for copy, value in zip(copies, [[[0.0, 0.0]], [[3.0, 4.0]], [[6.0, 0.0]]]):
     ...     _ = copy.assign(value)
     >>> round(length_ratio(model), 6)  # 10 / 6

@@ -1,10 +1,10 @@
-"""Subspace layers: stock Keras layers with m copies of their trainable weights.
+"""Subspace layers: any Keras layer with m copies of its trainable weights.
 
-`SUBSPACE_LAYERS` maps each supported stock class to its subspace subclass;
-`ts.convert` uses it to rewrite a model.
+`Subspace(layer, num_points)` is the one mechanism; `SubspaceDense`,
+`SubspaceConv2D`, ... are `Subspace` around the stock layer they name, for
+networks written by hand. `SUBSPACE_LAYERS` maps each of those stock classes to
+its named subspace class.
 """
-
-import keras
 
 from tfsubspace.layers.convolutional import (
     SubspaceConv1D,
@@ -14,31 +14,51 @@ from tfsubspace.layers.convolutional import (
     SubspaceDepthwiseConv2D,
     SubspaceSeparableConv2D,
 )
+from tfsubspace.layers.copies import WeightCopy
 from tfsubspace.layers.core import SubspaceDense, SubspaceEinsumDense, SubspaceEmbedding
 from tfsubspace.layers.normalization import (
     SubspaceBatchNormalization,
     SubspaceGroupNormalization,
     SubspaceLayerNormalization,
 )
-from tfsubspace.layers.subspace_layer import SubspaceLayer, stock_layer_class
+from tfsubspace.layers.stock import StockSubspace
+from tfsubspace.layers.subspace import Subspace, sublayers
+
+#: Kept for code written against tfsubspace 0.1: every subspace layer is a `Subspace`.
+SubspaceLayer = Subspace
 
 SUBSPACE_LAYERS = {
-    keras.layers.Dense: SubspaceDense,
-    keras.layers.EinsumDense: SubspaceEinsumDense,
-    keras.layers.Embedding: SubspaceEmbedding,
-    keras.layers.Conv1D: SubspaceConv1D,
-    keras.layers.Conv2D: SubspaceConv2D,
-    keras.layers.Conv3D: SubspaceConv3D,
-    keras.layers.Conv2DTranspose: SubspaceConv2DTranspose,
-    keras.layers.DepthwiseConv2D: SubspaceDepthwiseConv2D,
-    keras.layers.SeparableConv2D: SubspaceSeparableConv2D,
-    keras.layers.BatchNormalization: SubspaceBatchNormalization,
-    keras.layers.LayerNormalization: SubspaceLayerNormalization,
-    keras.layers.GroupNormalization: SubspaceGroupNormalization,
+    cls.stock_class: cls
+    for cls in (
+        SubspaceDense,
+        SubspaceEinsumDense,
+        SubspaceEmbedding,
+        SubspaceConv1D,
+        SubspaceConv2D,
+        SubspaceConv3D,
+        SubspaceConv2DTranspose,
+        SubspaceDepthwiseConv2D,
+        SubspaceSeparableConv2D,
+        SubspaceBatchNormalization,
+        SubspaceLayerNormalization,
+        SubspaceGroupNormalization,
+    )
 }
+
+
+def stock_layer_class(layer):
+    """The Keras class a subspace layer wraps (e.g. Dense); `layer` may be a named subspace class."""
+    if isinstance(layer, type):
+        return layer.stock_class
+    return type(layer.layer)
+
 
 __all__ = [cls.__name__ for cls in SUBSPACE_LAYERS.values()] + [
     "SUBSPACE_LAYERS",
+    "StockSubspace",
+    "Subspace",
     "SubspaceLayer",
+    "WeightCopy",
     "stock_layer_class",
+    "sublayers",
 ]

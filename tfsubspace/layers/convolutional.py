@@ -2,11 +2,11 @@
 
 import keras
 
-from tfsubspace.layers.subspace_layer import SubspaceLayer
+from tfsubspace.layers.stock import StockSubspace
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceConv1D(SubspaceLayer, keras.layers.Conv1D):
+class SubspaceConv1D(StockSubspace):
     """`keras.layers.Conv1D` whose kernel and bias lie in a subspace.
 
     Example:
@@ -16,9 +16,11 @@ class SubspaceConv1D(SubspaceLayer, keras.layers.Conv1D):
     (1, 6, 4)
     """
 
+    stock_class = keras.layers.Conv1D
+
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceConv2D(SubspaceLayer, keras.layers.Conv2D):
+class SubspaceConv2D(StockSubspace):
     """`keras.layers.Conv2D` whose kernel and bias lie in a subspace.
 
     Example:
@@ -27,13 +29,15 @@ class SubspaceConv2D(SubspaceLayer, keras.layers.Conv2D):
     >>> layer = ts.layers.SubspaceConv2D(8, 3, padding="same", num_points=3)
     >>> tuple(layer(np.ones((1, 6, 6, 2), "float32")).shape)
     (1, 6, 6, 8)
-    >>> len(layer.trainable_weights)  # kernel and bias, 3 copies each
-    6
+    >>> [tuple(w.shape) for w in layer.trainable_weights]  # kernel and bias, 3 copies each
+    [(3, 3, 3, 2, 8), (3, 8)]
     """
+
+    stock_class = keras.layers.Conv2D
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceConv3D(SubspaceLayer, keras.layers.Conv3D):
+class SubspaceConv3D(StockSubspace):
     """`keras.layers.Conv3D` whose kernel and bias lie in a subspace.
 
     Example:
@@ -43,9 +47,11 @@ class SubspaceConv3D(SubspaceLayer, keras.layers.Conv3D):
     (1, 2, 2, 2, 2)
     """
 
+    stock_class = keras.layers.Conv3D
+
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceConv2DTranspose(SubspaceLayer, keras.layers.Conv2DTranspose):
+class SubspaceConv2DTranspose(StockSubspace):
     """`keras.layers.Conv2DTranspose` whose kernel and bias lie in a subspace.
 
     Example:
@@ -56,9 +62,11 @@ class SubspaceConv2DTranspose(SubspaceLayer, keras.layers.Conv2DTranspose):
     (1, 8, 8, 2)
     """
 
+    stock_class = keras.layers.Conv2DTranspose
+
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceDepthwiseConv2D(SubspaceLayer, keras.layers.DepthwiseConv2D):
+class SubspaceDepthwiseConv2D(StockSubspace):
     """`keras.layers.DepthwiseConv2D` whose kernel and bias lie in a subspace.
 
     Example:
@@ -69,9 +77,11 @@ class SubspaceDepthwiseConv2D(SubspaceLayer, keras.layers.DepthwiseConv2D):
     (1, 5, 5, 4)
     """
 
+    stock_class = keras.layers.DepthwiseConv2D
+
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceSeparableConv2D(SubspaceLayer, keras.layers.SeparableConv2D):
+class SubspaceSeparableConv2D(StockSubspace):
     """`keras.layers.SeparableConv2D` whose depthwise/pointwise kernels lie in a subspace.
 
     Example:
@@ -81,3 +91,5 @@ class SubspaceSeparableConv2D(SubspaceLayer, keras.layers.SeparableConv2D):
     >>> tuple(layer(np.ones((1, 5, 5, 4), "float32")).shape)
     (1, 5, 5, 6)
     """
+
+    stock_class = keras.layers.SeparableConv2D

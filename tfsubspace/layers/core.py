@@ -2,11 +2,11 @@
 
 import keras
 
-from tfsubspace.layers.subspace_layer import SubspaceLayer
+from tfsubspace.layers.stock import StockSubspace
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceDense(SubspaceLayer, keras.layers.Dense):
+class SubspaceDense(StockSubspace):
     """`keras.layers.Dense` whose kernel and bias lie in a subspace.
 
     Example:
@@ -15,12 +15,14 @@ class SubspaceDense(SubspaceLayer, keras.layers.Dense):
     >>> layer = ts.layers.SubspaceDense(4, num_points=2)
     >>> y = layer(np.ones((1, 3), "float32"))
     >>> [w.name for w in layer.trainable_weights]
-    ['kernel_0', 'kernel_1', 'bias_0', 'bias_1']
+    ['kernel_copies', 'bias_copies']
     """
+
+    stock_class = keras.layers.Dense
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceEinsumDense(SubspaceLayer, keras.layers.EinsumDense):
+class SubspaceEinsumDense(StockSubspace):
     """`keras.layers.EinsumDense` whose kernel and bias lie in a subspace.
 
     Example:
@@ -31,9 +33,11 @@ class SubspaceEinsumDense(SubspaceLayer, keras.layers.EinsumDense):
     (2, 4)
     """
 
+    stock_class = keras.layers.EinsumDense
+
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceEmbedding(SubspaceLayer, keras.layers.Embedding):
+class SubspaceEmbedding(StockSubspace):
     """`keras.layers.Embedding` whose table lies in a subspace.
 
     Example:
@@ -43,3 +47,5 @@ class SubspaceEmbedding(SubspaceLayer, keras.layers.Embedding):
     >>> tuple(layer(np.array([[1, 2]])).shape)
     (1, 2, 4)
     """
+
+    stock_class = keras.layers.Embedding

@@ -8,11 +8,11 @@ penalty and from the geometry metrics.
 
 import keras
 
-from tfsubspace.layers.subspace_layer import SubspaceLayer
+from tfsubspace.layers.stock import StockSubspace
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceBatchNormalization(SubspaceLayer, keras.layers.BatchNormalization):
+class SubspaceBatchNormalization(StockSubspace):
     """`keras.layers.BatchNormalization` with γ, β on the subspace.
 
     Example:
@@ -24,11 +24,11 @@ class SubspaceBatchNormalization(SubspaceLayer, keras.layers.BatchNormalization)
     ['coefficients', 'moving_mean', 'moving_variance']
     """
 
-    is_normalization = True
+    stock_class = keras.layers.BatchNormalization
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceLayerNormalization(SubspaceLayer, keras.layers.LayerNormalization):
+class SubspaceLayerNormalization(StockSubspace):
     """`keras.layers.LayerNormalization` with γ, β on the subspace.
 
     Example:
@@ -38,11 +38,11 @@ class SubspaceLayerNormalization(SubspaceLayer, keras.layers.LayerNormalization)
     (2, 3)
     """
 
-    is_normalization = True
+    stock_class = keras.layers.LayerNormalization
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class SubspaceGroupNormalization(SubspaceLayer, keras.layers.GroupNormalization):
+class SubspaceGroupNormalization(StockSubspace):
     """`keras.layers.GroupNormalization` with γ, β on the subspace.
 
     Example:
@@ -52,4 +52,4 @@ class SubspaceGroupNormalization(SubspaceLayer, keras.layers.GroupNormalization)
     (1, 4)
     """
 
-    is_normalization = True
+    stock_class = keras.layers.GroupNormalization

@@ -74,7 +74,7 @@ def train_vertex(
     network = convert(template, Simplex(k), beta=0.0, seed=seed, init="point").network
     layers = find_subspace_layers(network)
     for index, values in enumerate(vertices):
-        for variable, value in zip((c[index] for layer in layers for _, c in layer._subspace_groups), values):
+        for variable, value in zip((c[index] for layer in layers for c in layer.subspace_weights.values()), values):
             variable.assign(value)
     if normalize_lambda and lmbda > 0:
         reference = random_log_volume(template, k, simplexes)

@@ -50,7 +50,7 @@ class SimplexModel(SubspaceModel):
     `sample_coefficients(optimizer.iterations)`: stateless, the same on every
     replica), runs one forward pass at each, and minimises the MEAN of their
     compiled losses minus `volume_weight` · log V (004 Eq. 1/3). The volume
-    term goes through `compute_loss` and `_aggregate_additional_loss`, so it
+    term goes through `compute_loss`, divided by the number of replicas, so it
     is counted once under `tf.distribute`. Compiled metrics are measured on the
     last sample's predictions; the logs add `log_volume` (with the jitter).
 
@@ -198,7 +198,8 @@ class SimplexModel(SubspaceModel):
         self._log_volume_tracker.update_state(log_volume)
         if self.volume_weight > 0:
             # Divided by the number of replicas by Keras: counted once overall.
-            loss = loss + self._aggregate_additional_loss(tf.cast(-self.volume_weight * log_volume, loss.dtype))
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync  # as Keras scales its extra losses
+            loss = loss + tf.cast(-self.volume_weight * log_volume / replicas, loss.dtype)
         return loss
 
     def reset_metrics(self):

@@ -49,7 +49,7 @@ def stock_template(model):
 
 def vertex_values(layers, index):
     """Copy `index` of every subspace weight, in (layer, attribute) order, as numpy."""
-    return [np.asarray(copies[index]) for layer in layers for _, copies in layer._subspace_groups]
+    return [np.asarray(copies[index]) for layer in layers for copies in layer.subspace_weights.values()]
 
 
 def stock_values(model):
