@@ -79,6 +79,10 @@ def _output_layer(model):
 
 
 def _activation_name(layer):
+    from tfsubspace.layers import Subspace
+
+    while isinstance(layer, Subspace):  # a subspace wrapper computes with its inner layer's activation
+        layer = layer.layer
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     activation = getattr(layer, "activation", None)
