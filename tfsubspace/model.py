@@ -53,12 +53,20 @@ class SubspaceModel(keras.Model):
         sampling: "per_batch" (one α per step) or "per_layer" (one per layer).
         seed: seed of the α / pair sequence; None picks one (see `self.seed`).
         alpha: the point used for inference; default `shape.center`.
+        point_weight_decay: wd of an L2 term ½·wd·‖θ(α)‖² on the weights at
+            the point sampled each training step (every subspace weight,
+            normalization included), so copy i feels wd·cᵢ(α)·θ(α): the curve
+            regularizer of paper 003's reference code, used with no optimizer
+            weight decay by `ts.connect(..., weight_decay=wd)`. 0 (default): none.
     """
 
-    def __init__(self, network, shape, beta=1.0, sampling="per_batch", seed=None, alpha=None, **kwargs):
+    def __init__(
+        self, network, shape, beta=1.0, sampling="per_batch", seed=None, alpha=None, point_weight_decay=0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.subspace_shape = get_shape(shape)
         self.beta = check_beta(beta)
+        self.point_weight_decay = checks.number(point_weight_decay, "`point_weight_decay`", minimum=0)
         self.sampling = check_sampling(sampling)
         self.seed = check_seed(seed)
         if not isinstance(network, keras.Model):
@@ -220,7 +228,18 @@ class SubspaceModel(keras.Model):
             # extra losses, so the penalty counts once after gradients are summed.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss = loss + ops.cast(self.beta * cos2 / replicas, loss.dtype)
+        if self.point_weight_decay > 0:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss = loss + ops.cast(self.point_l2_penalty() / replicas, loss.dtype)
         return loss
+
+    def point_l2_penalty(self):
+        """½·point_weight_decay·‖θ‖² at the layers' current coefficients (see `point_weight_decay`)."""
+        total = 0.0
+        for layer in self.subspace_layers:
+            for theta in layer.combined_weights().values():
+                total = total + ops.sum(ops.square(ops.cast(theta, "float32")))
+        return 0.5 * self.point_weight_decay * total
 
     def reset_metrics(self):
         super().reset_metrics()
@@ -293,6 +312,7 @@ class SubspaceModel(keras.Model):
             "sampling": self.sampling,
             "seed": self.seed,
             "alpha": self.alpha,
+            "point_weight_decay": self.point_weight_decay,
         }
 
     @classmethod

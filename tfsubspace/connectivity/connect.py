@@ -48,6 +48,7 @@ True
 import keras
 import numpy as np
 
+from tfsubspace import checks
 from tfsubspace.connectivity.matching import match_layers, weighted_layers
 from tfsubspace.convert import convert
 from tfsubspace.layers import Subspace
@@ -77,7 +78,7 @@ def _check_curve_shape(shape):
     return shape
 
 
-def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_batch", seed=None):
+def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_batch", seed=None, weight_decay=0.0):
     """A curve from `model_a` (t = 0) to `model_b` (t = 1) with frozen endpoints.
 
     Args:
@@ -88,6 +89,9 @@ def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_ba
             Eq. 5); 0, the default, trains the plain loss (2) of paper 003.
         sampling: "per_batch" (one t per step, paper 003) or "per_layer".
         seed: seed of the t sequence (None: random, then fixed).
+        weight_decay: wd of the reference code's curve regularizer
+            ½·wd·‖θ(t)‖² at the sampled t (each bend feels wd·cᵢ(t)·θ(t));
+            compile with an optimizer without weight decay to follow it.
 
     Returns:
         An uncompiled `ts.SubspaceModel` with control points ω_0 = w_a,
@@ -126,6 +130,7 @@ def connect(model_a, model_b, shape=DEFAULT_SHAPE, *, beta=0.0, sampling="per_ba
                 fraction = index / last
                 copies[index].assign(((1.0 - fraction) * start + fraction * end).astype(copies[index].dtype))
     model.freeze_points([0, last])
+    model.point_weight_decay = checks.number(weight_decay, "`weight_decay`", minimum=0)
     return model
 
 

@@ -84,10 +84,13 @@ def train_curve(shape_name, model_a, model_b, config, datasets, workdir):
 
     connect = config.connect
     shape = ts.Bezier(connect.num_bends) if shape_name == "bezier" else ts.PolyChain(connect.num_bends)
-    model = ts.connect(model_a, model_b, shape, seed=config.seed)
+    # The reference's curve recipe: ½·wd·‖θ(t)‖² in the loss, no optimizer weight decay.
+    model = ts.connect(model_a, model_b, shape, seed=config.seed, weight_decay=config.train.weight_decay)
     learning_rate = connect.learning_rate if connect.learning_rate is not None else config.train.learning_rate
     schedule = cosine_schedule(learning_rate, connect.epochs, datasets.steps_per_epoch)
-    common.compile_model(model, config, datasets.steps_per_epoch, schedule=schedule)
+    curve_config = config.copy_and_resolve_references()
+    curve_config.train.weight_decay = 0.0
+    common.compile_model(model, curve_config, datasets.steps_per_epoch, schedule=schedule)
     history, seconds = common.fit(model, datasets, config, workdir, f"curve_{shape_name}", epochs=connect.epochs)
     return model, {"shape": repr(shape), "history": history, "train_seconds": seconds}
 
