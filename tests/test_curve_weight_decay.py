@@ -79,3 +79,4 @@ def test_the_binary_trains_curves_with_the_l2_term_and_no_optimizer_decay(monkey
     runner.train_curve("bezier", a, b, config, Data(), "/nonexistent")
     assert compiled["weight_decay"] == 0.0
     assert compiled["model"].point_weight_decay == config.train.weight_decay == 1e-4
+

@@ -124,3 +124,18 @@ def test_bake_and_export_work_with_frozen_points(tmp_path):
     np.testing.assert_allclose(model.bake(0.3).predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
     model.export(str(tmp_path / "served"), alpha=0.3)
     assert model.frozen_points == (0, 2)
+
+
+def test_bake_follows_a_point_set_by_raw_coefficients():
+    base = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+    model = ts.convert(base, ts.Line(), seed=0)
+    x = np.random.default_rng(1).normal(size=(4, 3)).astype("float32")
+    model.set_point(coefficients=[1.5, -0.5])  # off the segment: no α gives it
+    plain = model.bake()
+    np.testing.assert_allclose(plain.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    explicit = model.bake(coefficients=[1.5, -0.5])
+    np.testing.assert_allclose(explicit.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="`coefficients` must be 2 finite numbers"):
+        model.bake(coefficients=[1.0, float("nan")])
+    with pytest.raises(ValueError, match="exactly one of `alpha`"):
+        model.bake(alpha=0.5, coefficients=[0.5, 0.5])

@@ -48,13 +48,26 @@ def has_stock_twin(network):
     return False
 
 
-def bake(model, alpha):
-    """A stock `keras.Model` equal to the SubspaceModel `model` at `alpha`.
+def point_coefficients(model, alpha=None, coefficients=None):
+    """c ∈ R^m for `alpha`, or `coefficients` checked (m finite numbers): exactly one of the two."""
+    if (alpha is None) == (coefficients is None):
+        raise ValueError("pass exactly one of `alpha` (a point of the shape) or `coefficients` (m numbers).")
+    if alpha is not None:
+        return model.subspace_shape.coefficients(model.subspace_shape.validate_alpha(alpha))
+    m = model.subspace_shape.num_points
+    values = np.asarray(coefficients, dtype=np.float64) if not isinstance(coefficients, (str, bytes)) else None
+    if values is None or values.shape != (m,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"`coefficients` must be {m} finite numbers (one per point of the subspace), got {coefficients!r}.")
+    return values.astype(np.float32)
+
+
+def bake(model, alpha=None, coefficients=None):
+    """A stock `keras.Model` equal to the SubspaceModel `model` at `alpha` (or at raw `coefficients`).
 
     Built only from the original layers' own classes: every `Subspace` gives
-    back a fresh layer of the class it wraps, holding θ(α).
+    back a fresh layer of the class it wraps, holding θ = Σ_i c_i·ω_i.
     """
-    coefficients = model.subspace_shape.coefficients(model.subspace_shape.validate_alpha(alpha))
+    coefficients = point_coefficients(model, alpha, coefficients)
     network = model.network
     whole = [layer for layer in network.layers if isinstance(layer, Subspace)]
     if isinstance(network, keras.Sequential) and len(network.layers) == 1 and whole and isinstance(whole[0].layer, keras.Model):

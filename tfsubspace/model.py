@@ -128,8 +128,8 @@ class SubspaceModel(keras.Model):
         `model(x)`, the layers and `alpha_coefficients` all follow. With `alpha`
         this is `set_alpha`. With `coefficients` (e.g. a point of a plane
         through three control points, off the shape's domain) `model.alpha`
-        becomes None, since no α gives them; `bake(alpha)` then needs an
-        explicit α.
+        becomes None, since no α gives them; `bake()` then bakes those
+        coefficients.
 
         Example:
 
@@ -281,14 +281,20 @@ class SubspaceModel(keras.Model):
 
     # -- using a point ------------------------------------------------------
 
-    def bake(self, alpha=None):
-        """A plain `keras.Model` of stock layers with the weights θ(α).
+    def bake(self, alpha=None, coefficients=None):
+        """A plain `keras.Model` of stock layers with the weights θ(α), or θ at raw `coefficients`.
 
-        `alpha` defaults to the current inference point (`self.alpha`).
+        With neither, the current point: `self.alpha`, or the coefficients
+        `set_point(coefficients=...)` put the model at (then `alpha` is None).
         """
         from tfsubspace.export import bake
 
-        return bake(self, self.alpha if alpha is None else alpha)
+        if alpha is None and coefficients is None:
+            if self.alpha is None:
+                coefficients = self.alpha_coefficients.numpy()
+            else:
+                alpha = self.alpha
+        return bake(self, alpha, coefficients)
 
     def export(self, filepath, alpha=None, **kwargs):
         """Writes a SavedModel of the model at α for TF Serving.
