@@ -323,6 +323,20 @@ def record_then(change, **kwargs):
     return call
 
 
+def test_a_change_in_a_section_the_method_does_not_read_resumes_the_same_workdir(tmp_path):
+    config = config_lib.base_config()  # method "subspace": reads subspace.*, not baseline.* or spro.*
+    with workdir_lib.open_workdir(tmp_path, config):
+        (tmp_path / "checkpoints" / "subspace").mkdir(parents=True)
+        (tmp_path / "checkpoints" / "subspace" / "latest").write_text("epoch-00001")
+    config.baseline.swa_lr, config.spro.lmbda = 0.01, 0.5
+    with workdir_lib.open_workdir(tmp_path, config) as record:
+        assert [e["event"] for e in record["events"]] == ["created"]
+    config.subspace.beta = 2.0
+    with pytest.raises(workdir_lib.WorkdirError, match=r"config\.subspace\.beta=1\.0, this run has 2\.0"):
+        with workdir_lib.open_workdir(tmp_path, config):
+            pass
+
+
 def locked_twice(ctx):
     config = config_lib.base_config()
     with workdir_lib.open_workdir(ctx.tmp_path / "run", config):

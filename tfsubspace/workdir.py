@@ -7,8 +7,9 @@
    process dies, so a SIGKILLed run never leaves a stale lock); a second run
    on the same workdir stops with one line naming the holder's pid;
 3. compares the config with `path/workdir.json`, the record of the config and
-   library version that created the workdir. A difference in any key that
-   changes training (`IGNORED` lists the evaluation-only keys) is refused in
+   library version that created the workdir. A difference in a key the
+   method reads (`SHARED_SECTIONS`, `METHOD_SECTIONS`) that changes training
+   (`IGNORED` lists the evaluation-only keys) is refused in
    one line naming the first differing key, unless the caller asks to
    `restart` (delete what earlier runs wrote, start afresh) or to `extend`
    (only `train.epochs` grew: the cosine schedule is rebuilt for the new
@@ -63,6 +64,21 @@ IGNORED = (
     "spro.ensemble_samples",
 )
 
+#: The config sections every method reads, and those only one method reads
+#: (as benchmarks/reproduce.py keys its runs): a change elsewhere (a new SWA
+#: option for a standard run) cannot change what this run trains.
+SHARED_SECTIONS = ("seed", "method", "dataset", "model", "train", "eval")
+METHOD_SECTIONS = {
+    "standard": (),
+    "subspace": ("subspace",),
+    "standard_ensemble": ("baseline.ensemble_size",),
+    "swa": ("baseline.swa_", "baseline.swag_"),
+    "snapshot": ("baseline.num_snapshots",),
+    "fge": ("baseline.fge_",),
+    "connect": ("connect",),
+    "spro": ("spro",),
+}
+
 #: Methods whose schedule is set by train.epochs alone, so `extend` is honest.
 EXTENDABLE = ("standard", "subspace", "standard_ensemble")
 
@@ -89,19 +105,29 @@ def flatten(tree, prefix=""):
     return flat
 
 
+def _matters(key, method):
+    """True if `key` can change what a run of `method` trains."""
+    if key in IGNORED:
+        return False
+    prefixes = SHARED_SECTIONS + METHOD_SECTIONS.get(method, ())
+    return any(key == p or key.startswith(p if p.endswith("_") else p + ".") for p in prefixes)
+
+
 def first_difference(recorded, current, defaults):
     """The first key (in `current`'s order) whose value changes training, or None.
 
-    A key the record lacks (added to the schema since) is compared with its
-    default; a key only the record has counts as a difference.
+    Only keys the method reads count (`SHARED_SECTIONS`, `METHOD_SECTIONS`),
+    minus `IGNORED`. A key the record lacks (added to the schema since) is
+    compared with its default; a key only the record has counts as a difference.
     """
+    if recorded.get("method") != current.get("method"):
+        return "method"
+    method = current.get("method")
     for key, value in current.items():
-        if key in IGNORED or any(key.startswith(k + ".") for k in IGNORED):
-            continue
-        if recorded.get(key, defaults.get(key)) != value:
+        if _matters(key, method) and recorded.get(key, defaults.get(key)) != value:
             return key
     for key in recorded:
-        if key not in current and key not in IGNORED:
+        if key not in current and _matters(key, method):
             return key
     return None
 
