@@ -46,6 +46,8 @@ ROOT = os.path.dirname(HERE)
 RESULTS_DIR = os.path.join(HERE, "results")
 WORK_DIR = os.path.join(ROOT, "runs", "reproduce")
 RESULTS_MD = os.path.join(HERE, "RESULTS.md")
+# This checkout's tfsubspace (not whichever one the environment has installed).
+sys.path.insert(0, ROOT)
 
 # Budgets (epochs) and seeds of each suite. The quick suite is one seed at the
 # shortest budgets (and reduced curve/SPRO settings); the full one follows the issue.
@@ -58,42 +60,20 @@ PAPER_DECAY = 1e-4
 STRONG_DECAY = 5e-4
 # Evaluation that every run shares: no SavedModel (not needed here).
 COMMON = {"eval.export": False}
-# Config sections every method reads, and each method's own part of the rest.
-SHARED_SECTIONS = ("seed", "method", "dataset", "model", "train", "eval")
-METHOD_KEYS = {
-    "standard": (),
-    "subspace": ("subspace",),
-    "standard_ensemble": ("baseline.ensemble_size",),
-    "swa": ("baseline.swa_", "baseline.swag_"),
-    "snapshot": ("baseline.num_snapshots",),
-    "fge": ("baseline.fge_",),
-    "connect": ("connect",),
-    "spro": ("spro",),
-}
 # Keys added to the config schema after runs were cached: {dotted key: the value
 # that reproduces the behaviour from before the key existed}.
 LEGACY_VALUES = {}
 
 
-def _flatten(tree, prefix=""):
-    flat = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat
-
-
 def run_key(config):
-    """The cache key of a config dict: SHA-256 of the values its method reads."""
-    flat = {**LEGACY_VALUES, **_flatten(config)}
-    prefixes = SHARED_SECTIONS + METHOD_KEYS.get(config.get("method"), ())
-    relevant = {
-        key: value for key, value in flat.items()
-        if any(key == p or key.startswith(p if p.endswith("_") else p + ".") for p in prefixes)
-    }
+    """The cache key of a config dict: SHA-256 of the values its method reads (evaluation included).
+
+    The sections are the workdir record's (`tfsubspace.workdir.method_reads`).
+    """
+    from tfsubspace.workdir import flatten, method_reads
+
+    flat = {**LEGACY_VALUES, **flatten(config)}
+    relevant = {key: value for key, value in flat.items() if method_reads(key, config.get("method"))}
     text = json.dumps(relevant, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

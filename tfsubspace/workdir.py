@@ -65,7 +65,7 @@ IGNORED = (
 )
 
 #: The config sections every method reads, and those only one method reads
-#: (as benchmarks/reproduce.py keys its runs): a change elsewhere (a new SWA
+#: (benchmarks/reproduce.py keys its runs with them too): a change elsewhere (a new SWA
 #: option for a standard run) cannot change what this run trains.
 SHARED_SECTIONS = ("seed", "method", "dataset", "model", "train", "eval")
 METHOD_SECTIONS = {
@@ -105,12 +105,19 @@ def flatten(tree, prefix=""):
     return flat
 
 
-def _matters(key, method):
-    """True if `key` can change what a run of `method` trains."""
-    if key in IGNORED:
-        return False
+def method_reads(key, method):
+    """True if a run of `method` reads the flattened config key `key` (training or evaluation).
+
+    >>> method_reads("baseline.swa_lr", "swa"), method_reads("baseline.swa_lr", "standard")
+    (True, False)
+    """
     prefixes = SHARED_SECTIONS + METHOD_SECTIONS.get(method, ())
     return any(key == p or key.startswith(p if p.endswith("_") else p + ".") for p in prefixes)
+
+
+def _matters(key, method):
+    """True if `key` can change what a run of `method` trains."""
+    return key not in IGNORED and method_reads(key, method)
 
 
 def first_difference(recorded, current, defaults):
