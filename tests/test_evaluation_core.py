@@ -43,7 +43,7 @@ def test_preserved_point_restores_raw_coefficients_alpha_and_statistics():
     model = bn_line()
     x, y = tiny_data(n=32)
     model.set_point(coefficients=[2.0, -1.0])
-    bn = model.network.get_layer("bn")
+    bn = model.network.get_layer("bn").layer  # the stock BN inside its Subspace wrapper
     before = bn.moving_mean.numpy().copy()
     with preserved_point(model):
         ts.evaluate.sweep(model, (x, y), batchnorm_data=(x, y), alphas=[0.0, 1.0])
@@ -61,7 +61,7 @@ def test_a_failed_batchnorm_recompute_leaves_the_point_and_statistics_untouched(
     model = bn_line()
     x, _ = tiny_data(n=32)
     model.set_alpha(0.8)
-    bn = model.network.get_layer("bn")
+    bn = model.network.get_layer("bn").layer  # the stock BN inside its Subspace wrapper
     mean, variance = bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()
     poisoned = x.copy()
     poisoned[5, 0, 0, 0] = np.nan

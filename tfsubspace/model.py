@@ -165,17 +165,19 @@ class SubspaceModel(keras.Model):
 
         Example: `model.freeze_points([0, model.subspace_shape.num_points - 1])`
         fixes the endpoints of a curve; training then leaves them bit-identical.
-        It works before or after `compile` and between two `fit` calls (the
-        train step is traced again). Unfreezing a copy once the optimizer is
-        built is refused: the optimizer has no slots for it.
+        It works before `compile` and after it until the first `fit` (the
+        train step is traced again). Once the optimizer is built, a change is
+        refused in one line: frozen and trainable copies live in separate
+        stacked variables, so a change makes new variables the optimizer has
+        no slots for; compile again with a new optimizer first.
         """
         indices = checks.point_indices(indices, self.subspace_shape.num_points)
         optimizer = getattr(self, "optimizer", None)
-        thawed = sorted(set(self.frozen_points) - set(indices))
-        if thawed and optimizer is not None and optimizer.built:
+        if tuple(indices) != tuple(self.frozen_points) and optimizer is not None and optimizer.built:
             raise ValueError(
-                f"`indices` {list(indices)} would unfreeze points {thawed} once the optimizer is built "
-                "(it keeps slots only for the variables it was built on); compile again with a new optimizer first."
+                f"`indices` {list(indices)} would change the frozen points {list(self.frozen_points)} after the "
+                "optimizer is built (it keeps slots only for the variables it was built on); compile again with a "
+                "new optimizer first."
             )
         for layer in self.subspace_layers:
             layer.freeze_points(indices)
