@@ -182,8 +182,8 @@ def _simplex(epochs, seed, m):
 
 
 def _swa(epochs, seed, m, swag_samples=0):
-    # One checkpoint per epoch: the SWA phase needs m epochs (the authors' protocol: the
-    # first at the end of the annealed first phase, then m - 1 cycles).
+    # One checkpoint per epoch; the SWA phase takes the last m epochs (the authors' protocol
+    # puts the first checkpoint at its start, after the annealed first phase, then m - 1 cycles).
     start = (epochs - m) / epochs
     return Run("fashion_mnist_swa.py", {"train.epochs": epochs, "seed": seed, "baseline.swa_num_checkpoints": m,
                                         "baseline.swa_start_fraction": start, "baseline.swag_samples": swag_samples},
@@ -467,7 +467,7 @@ def aggregate(suite_name):
         for curve in ("segment", "bezier", "polychain"):
             worst = curve_stat(curve, "test_error", "max")
             judged = "" if curve == "segment" else verdict(worst, segment_max, higher_is_better=False)
-            table.add(curve, _fmt(worst, 1), _fmt(curve_stat(curve, "test_error", "int"), 1),
+            table.add(curve, _fmt(worst), _fmt(curve_stat(curve, "test_error", "int")),
                       _fmt(curve_stat(curve, "train_loss", "int"), 1, 3), _fmt(ratio(curve), 1, 3), judged)
             if judged:
                 verdicts.append((name, f"003 Table 2: {curve} Max test error below the segment's", judged, ""))
