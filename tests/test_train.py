@@ -58,10 +58,16 @@ def test_standard_config_and_simplex_override(tmp_path):
         "--config.subspace.sampling=per_layer",
         "--config.train.standard_baseline=False",
         "--config.eval.export=False",
+        "--config.eval.random_ensemble=3",
     )
     results = json.loads((tmp_path / "simplex" / "results.json").read_text())
     alphas = [row["alpha"] for row in results["subspace"]["along_subspace"]]
     assert len(alphas) == 4 and alphas[0] == pytest.approx([1 / 3] * 3)
+    drawn = results["subspace"]["random_ensemble"]
+    assert len(drawn["points"]) == 3 and len(drawn["members"]) == 3
+    assert all(min(p) >= 0 and sum(p) == pytest.approx(1.0) for p in drawn["points"])
+    assert 0.3 < drawn["ensemble"]["accuracy"] <= 1.0
+    assert "ensemble of 3 random points" in (tmp_path / "simplex" / "results.md").read_text()
     assert (tmp_path / "simplex" / "accuracy.png").exists() and (tmp_path / "simplex" / "geometry.png").exists()
 
 

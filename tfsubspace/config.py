@@ -90,6 +90,9 @@ def base_config():
     # Test accuracy after every epoch of standard training, for the "optimal
     # early stopping" oracle (001 §4.3: best test accuracy over the epochs).
     config.eval.test_every_epoch = False
+    # method="subspace": also score the ensemble of this many points drawn as in
+    # training (001 §4.5, Fig. 11: "Simplex (Random Ensemble)"); 0 = none.
+    config.eval.random_ensemble = 0
 
     # Baselines (issue 4; tfsubspace/experiments/baselines.py).
     config.baseline = ml_collections.ConfigDict()
@@ -321,6 +324,7 @@ def validate(config):
     if not alphas or isinstance(alphas, str) or any(not checks.is_number(a) or not 0 <= a <= 1 for a in alphas):
         _fail("eval.alphas", f"must be a non-empty list of numbers in [0, 1], got {alphas!r}.")
     checks.boolean(config.eval.test_every_epoch, "config.eval.test_every_epoch")
+    _positive_int(config, "eval.random_ensemble", minimum=0)
     _validate_baseline(config)
     _validate_connectivity(config)
     _seeds(config)

@@ -100,6 +100,9 @@ def markdown_table(results):
         for name, key in (("midpoint", "midpoint"), ("endpoint ensemble", "endpoint_ensemble")):
             s = subspace[key]
             line(name, s["accuracy"], s["nll"], s["ece"])
+        if "random_ensemble" in subspace:
+            s = subspace["random_ensemble"]
+            line(f"ensemble of {len(s['points'])} random points", **{k: s["ensemble"][k] for k in ("accuracy", "nll", "ece")})
     if standard:
         line("standard training", standard["test_accuracy"], standard["test_nll"], standard["test_ece"])
     if standard_ensemble:

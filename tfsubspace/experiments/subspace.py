@@ -54,9 +54,31 @@ def train_subspace(config, datasets, workdir):
         "endpoint_ensemble": evaluate.scores(endpoints, labels),
         "midpoint": evaluate.scores(sweep.probabilities(shape.center), labels),
     }
+    if config.eval.random_ensemble:
+        result["random_ensemble"] = random_ensemble(model, datasets, config)
     # Export the midpoint with its own batch-norm statistics, as evaluated.
     ts.recompute_batchnorm(model, datasets.train_eval, alpha=shape.center, steps=config.eval.batchnorm_steps)
     return model, result
+
+
+def random_ensemble(model, datasets, config):
+    """The ensemble of `eval.random_ensemble` points drawn as in training (001 §4.5, Fig. 11).
+
+    One α for the whole network per point (the per_batch sampler's draw), each
+    with its own batch-norm statistics; seeded by config.seed.
+    """
+    from tfsubspace import evaluate
+
+    points = evaluate.random_points(model, config.eval.random_ensemble, seed=config.seed)
+    result = evaluate.ensemble(
+        points,
+        datasets.test,
+        model=model,
+        batchnorm_data=datasets.train_eval,
+        batchnorm_steps=config.eval.batchnorm_steps,
+        verbose=1,
+    )
+    return {"points": points, "ensemble": result["ensemble"], "members": result["members"]}
 
 
 def run(config, datasets, workdir):
