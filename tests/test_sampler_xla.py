@@ -39,3 +39,19 @@ def test_counter_random_numbers_are_uniform_and_keyed_on_both_seed_words():
     assert histogram.min() > 9_500 and histogram.max() < 10_500
     for other in ([3, 5], [4, 4]):
         assert not np.allclose(uniform([8], tf.constant(other, tf.int64)), values[:8])
+
+
+def test_cos2_of_a_sampled_pair_compiles_once_under_xla_with_the_pair_as_a_runtime_value():
+    # Slicing gram[j, k] by the sampled pair made XLA treat j, k as compile-time
+    # constants: a simplex(6) train step recompiled (seconds) at every new pair.
+    from tfsubspace.regularizers import _pair_statistics
+
+    stack = tf.constant(np.random.default_rng(0).normal(size=(6, 4, 3)), tf.float32)
+    statistics = tf.function(lambda j, k: _pair_statistics(stack, j, k), jit_compile=True)
+    spec = tf.TensorSpec([], tf.int64)
+    # Lowering with symbolic j, k fails when they must be constants.
+    assert "gather" in statistics.experimental_get_compiler_ir(spec, spec)(stage="hlo")
+    flat = stack.numpy().reshape(6, -1)
+    for j, k in [(0, 5), (3, 1), (2, 4)]:
+        got = [float(v) for v in statistics(tf.constant(j, tf.int64), tf.constant(k, tf.int64))]
+        np.testing.assert_allclose(got, [flat[j] @ flat[k], flat[j] @ flat[j], flat[k] @ flat[k]], rtol=1e-5)

@@ -41,7 +41,11 @@ def _pair_statistics(stack, j, k):
     if stack.shape[0] == 2:
         # Both pairs of a line are (0, 1) up to order and cos² is symmetric.
         return gram[0, 1], gram[0, 0], gram[1, 1]
-    return gram[j, k], gram[j, j], gram[k, k]
+    # A gather, not gram[j, k]: XLA needs the begin of a strided slice at
+    # compile time, so indexing by the sampled pair recompiled every step.
+    j, k = tf.cast(j, tf.int32), tf.cast(k, tf.int32)
+    picked = tf.gather_nd(gram, tf.stack([tf.stack([j, k]), tf.stack([j, j]), tf.stack([k, k])]))
+    return picked[0], picked[1], picked[2]
 
 
 def pair_cos2(layers, j, k):
