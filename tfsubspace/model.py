@@ -212,6 +212,14 @@ class SubspaceModel(keras.Model):
 
         for_model(self, [metrics, weighted_metrics])
 
+    def compile_from_config(self, config):
+        # Keras' own version skips loading the compile state of any model that
+        # overrides `compile` (it cannot know the override's arguments); ours
+        # takes Keras' arguments, so restore it as Keras does for a stock model.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def call(self, inputs, training=None):
         if not training:
             self.write_coefficients(self.alpha_coefficients)
