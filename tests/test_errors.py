@@ -544,7 +544,7 @@ CATALOGUE = [
      lambda ctx: ts.evaluate.fit_temperature(dense_net(), xy_dataset(), bounds=(2.0, 1.0))),
     ("ece_zero_bins", ValueError, r"`?num_bins`? must be an int >= 1, got 0",
      lambda ctx: ts.metrics.ExpectedCalibrationError(num_bins=0)),
-    ("ece_from_logits_not_bool", ValueError, r"`?from_logits`? must be True or False, got 'yes'",
+    ("ece_from_logits_not_bool", ValueError, r"`from_logits` must be None \(read from the model\), True or False, got 'yes'",
      lambda ctx: ts.metrics.ExpectedCalibrationError(from_logits="yes")),
     # -- evaluation data, points and models (issue 11, issue 13 item 4) -------
     ("sweep_data_without_labels", ValueError, r"`test_data` yields only inputs x, no labels; evaluation needs \(x, y\) batches",

@@ -99,3 +99,26 @@ def test_variable_paths_name_the_layer_that_created_them():
     attention = keras.layers.MultiHeadAttention(2, 4, name="att")
     attention(np.ones((1, 3, 8), "float32"), np.ones((1, 3, 8), "float32"))
     assert attention.trainable_weights[0].path.split("/")[-3:] == ["att", "query", "kernel"]
+
+
+def test_compile_from_config_skips_a_model_that_overrides_compile(tmp_path):
+    # SubspaceModel overrides `compile` (ts.metrics read the head there), so it
+    # carries its own `compile_from_config`: Keras' version skips such models
+    # with a warning and otherwise only compiles and builds the optimizer.
+    class Recompiles(keras.Model):
+        def compile(self, *args, **kwargs):
+            super().compile(*args, **kwargs)
+
+    model = Recompiles(inputs := keras.Input((3,)), keras.layers.Dense(2)(inputs))
+    with np.testing.assert_warns(UserWarning):
+        keras.Model.compile_from_config(model, {"optimizer": "sgd", "loss": "mse"})
+    assert not model.compiled
+    line = ts.convert(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), ts.Line())
+    line.compile("adam", "mse", metrics=[ts.metrics.BrierScore()])
+    line.fit(np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"), verbose=0)
+    line.save(tmp_path / "line.keras")
+    loaded = ts.load_model(tmp_path / "line.keras")
+    assert loaded.compiled and loaded.optimizer.built
+    assert [v.numpy().tolist() for v in loaded.optimizer.variables] == [
+        v.numpy().tolist() for v in line.optimizer.variables
+    ]

@@ -103,8 +103,8 @@ def test_ece_confidence_on_bin_edges_goes_to_lower_bin():
 
 
 def test_ece_zero_confidence_goes_to_first_bin():
-    # Not a probability vector, but the metric must still bin conf == 0.
-    m = metrics.ExpectedCalibrationError(num_bins=4)
+    # Not a probability vector (so it must be called one), but the metric must still bin conf == 0.
+    m = metrics.ExpectedCalibrationError(num_bins=4, from_logits=False)
     m.update_state([0], np.zeros((1, 3), np.float32))
     np.testing.assert_array_equal(m.bin_counts.numpy(), [1, 0, 0, 0])
     assert value(m) == pytest.approx(1.0)

@@ -7,10 +7,21 @@ variables, so feeding the data batch by batch gives the same value as one
 call on all of it, and each works in `model.compile(metrics=[...])`.
 All accept an optional per-example `sample_weight` (a weight of k counts an
 example k times), and labels as class indices [N] / [N, 1] or one-hot rows
-[N, C]. `from_logits` follows Keras' convention (default False: `y_pred` holds
-probabilities); a metric cannot see the model, so the evaluation functions
-(`ts.evaluate`) decide it for their own use from the model
-(`tfsubspace.evaluation.heads`) and pass it on.
+[N, C]. One prediction column is a binary head: p becomes [1 − p, p] (a
+logit z, [0, z]), as in `tfsubspace.evaluation.heads`.
+
+Logits or probabilities: `from_logits=None` (the default) reads it from the
+model by the one rule of `tfsubspace.evaluation.heads` (the compiled loss's
+`from_logits`, else a softmax/sigmoid final activation means probabilities).
+Keras gives a metric no way to see its model, so the model tells it:
+`SubspaceModel.compile` does so for every metric it compiles, and
+`for_model(model, metrics)` does for a plain Keras model. A metric updated
+without being told (standalone, or in a plain model not passed to
+`for_model`) decides from each batch: non-negative rows summing to 1 (the
+check `heads` applies) are probabilities, anything else logits, so logits are
+never scored as probabilities. (A batch of logits that happens to pass the
+check would be read as probabilities; `for_model` or an explicit value rules
+that out.) `from_logits=True` or `False` always wins.
 
 Example:
 
@@ -29,15 +40,11 @@ import numbers
 import keras
 from keras import ops
 
+from tfsubspace.evaluation import heads
+
 # Floor on probabilities before the log so a zero probability gives a large
 # finite loss instead of inf.
 _PROB_FLOOR = 1e-12
-
-
-def _check_from_logits(from_logits):
-    if not isinstance(from_logits, bool):
-        raise ValueError(f"from_logits must be True or False, got {from_logits!r}")
-    return from_logits
 
 
 def _flat_labels(y_true, y_pred):
@@ -58,13 +65,80 @@ def _example_weights(sample_weight, num_examples, dtype):
     return ops.broadcast_to(weights, [num_examples])
 
 
-def _probabilities(y_pred, from_logits, dtype):
+def _probabilities(y_pred, from_logits, dtype, log=False):
+    """Probabilities [N, C] (or their logs) from predictions; from_logits None decides from the values."""
     y_pred = ops.cast(y_pred, dtype)
-    return ops.softmax(y_pred, axis=-1) if from_logits else y_pred
+    as_probabilities = as_logits = y_pred
+    if y_pred.shape[-1] == 1:  # a binary head
+        as_probabilities = ops.concatenate([1.0 - y_pred, y_pred], axis=-1)
+        as_logits = ops.concatenate([ops.zeros_like(y_pred), y_pred], axis=-1)
+
+    def from_logit_values():
+        return ops.log_softmax(as_logits, axis=-1) if log else ops.softmax(as_logits, axis=-1)
+
+    def from_probability_values():
+        return ops.log(ops.clip(as_probabilities, _PROB_FLOOR, 1.0)) if log else as_probabilities
+
+    if from_logits is None:
+        # Both branches are cheap and finite for any input, so a select
+        # (valid in a traced graph) is simpler than a cond.
+        is_logits = ops.logical_not(heads.are_probabilities(as_probabilities))
+        return ops.where(is_logits, from_logit_values(), from_probability_values())
+    return from_logit_values() if from_logits else from_probability_values()
+
+
+class _HeadMetric(keras.metrics.Metric):
+    """A metric of predictions that are logits or probabilities (see the module docstring)."""
+
+    def __init__(self, from_logits=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.from_logits = heads.check_from_logits(from_logits)
+        # Given as None: `for_model` (re)reads it, also for a second model.
+        self._reads_model = self.from_logits is None
+
+    def get_config(self):
+        # The value in use: a metric read from its model saves what it read.
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+def for_model(model, metrics, loss=None):
+    """Tells every ts.metric in `metrics` whether `model` outputs logits; returns `metrics`.
+
+    Applies the rule of `tfsubspace.evaluation.heads` (the compiled loss's
+    `from_logits`, else the final activation) to the metrics created with
+    `from_logits=None`; explicit values, Keras metrics and names are left as
+    they are. `SubspaceModel.compile` calls this itself; use it for a plain
+    Keras model, after `compile` or inside it with the `loss` being compiled,
+    before the first `fit`/`evaluate` (which traces the metrics).
+
+    Args:
+        model: the Keras model whose predictions the metrics will see.
+        metrics: a metric, or a list, tuple or dict of them (nested), as
+            given to `compile(metrics=...)`.
+        loss: the loss about to be compiled, read instead of `model.loss`.
+
+    Example:
+
+    >>> import keras, tfsubspace as ts
+    >>> net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    >>> net.compile("sgd", loss, metrics=ts.metrics.for_model(net, [ts.metrics.NegativeLogLikelihood()], loss=loss))
+    >>> nll = ts.metrics.NegativeLogLikelihood()
+    >>> net.compile("sgd", "sparse_categorical_crossentropy", metrics=[nll])
+    >>> ts.metrics.for_model(net, nll).from_logits
+    False
+    """
+    logits = None
+    for metric in keras.tree.flatten(metrics):
+        if isinstance(metric, _HeadMetric) and metric._reads_model:
+            if logits is None:
+                logits = heads.outputs_logits(model, loss=loss)
+            metric.from_logits = logits
+    return metrics
 
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
-class ExpectedCalibrationError(keras.metrics.Metric):
+class ExpectedCalibrationError(_HeadMetric):
     """Expected calibration error with equal-width confidence bins on [0, 1].
 
     Confidence is the largest predicted probability and the prediction its
@@ -75,7 +149,8 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     Args:
         num_bins: number of bins B, an int >= 1.
         from_logits: whether `y_pred` holds logits (softmax is applied) rather
-            than probabilities.
+            than probabilities; None (default) reads it from the model (see
+            the module docstring).
         name: metric name.
         dtype: dtype of the state variables.
 
@@ -91,12 +166,11 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     0.2
     """
 
-    def __init__(self, num_bins=15, from_logits=False, name="ece", dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, num_bins=15, from_logits=None, name="ece", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
         if isinstance(num_bins, bool) or not isinstance(num_bins, numbers.Integral) or num_bins < 1:
             raise ValueError(f"num_bins must be an int >= 1, got {num_bins!r}")
         self.num_bins = int(num_bins)
-        self.from_logits = _check_from_logits(from_logits)
         # Per-bin sums rather than a running ECE: ECE is not additive over
         # batches, but these sums are, so streaming equals one-shot.
         self.bin_counts = self.add_variable(
@@ -137,15 +211,14 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
     def get_config(self):
-        return {**super().get_config(), "num_bins": self.num_bins, "from_logits": self.from_logits}
+        return {**super().get_config(), "num_bins": self.num_bins}
 
 
-class _WeightedMean(keras.metrics.Metric):
-    """A weighted mean of per-example values: the state both NLL and TV need."""
+class _WeightedMean(_HeadMetric):
+    """A weighted mean of per-example values: the state NLL, TV and Brier need."""
 
-    def __init__(self, from_logits=False, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.from_logits = _check_from_logits(from_logits)
+    def __init__(self, from_logits=None, name=None, dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype, name="count")
 
@@ -162,9 +235,6 @@ class _WeightedMean(keras.metrics.Metric):
         self.total.assign(0.0)
         self.count.assign(0.0)
 
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
-
 
 @keras.saving.register_keras_serializable(package="tfsubspace")
 class NegativeLogLikelihood(_WeightedMean):
@@ -174,7 +244,8 @@ class NegativeLogLikelihood(_WeightedMean):
     log-softmax (stable for large logits).
 
     Args:
-        from_logits: whether `y_pred` holds logits rather than probabilities.
+        from_logits: whether `y_pred` holds logits rather than probabilities;
+            None (default) reads it from the model (see the module docstring).
         name: metric name.
         dtype: dtype of the state variables.
 
@@ -187,15 +258,11 @@ class NegativeLogLikelihood(_WeightedMean):
     1.0397
     """
 
-    def __init__(self, from_logits=False, name="nll", dtype=None):
+    def __init__(self, from_logits=None, name="nll", dtype=None):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = ops.cast(y_pred, self.dtype)
-        if self.from_logits:
-            log_probs = ops.log_softmax(y_pred, axis=-1)
-        else:
-            log_probs = ops.log(ops.clip(y_pred, _PROB_FLOOR, 1.0))
+        log_probs = _probabilities(y_pred, self.from_logits, self.dtype, log=True)
         labels = _flat_labels(y_true, log_probs)
         picked = ops.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
         self._add(-picked, sample_weight)
@@ -211,7 +278,8 @@ class TotalVariationDistance(_WeightedMean):
 
     Args:
         from_logits: whether `p1` and `p2` hold logits rather than
-            probabilities.
+            probabilities; None (default) reads it from the model, or else
+            decides for each of them from its values.
         name: metric name.
         dtype: dtype of the state variables.
 
@@ -226,7 +294,7 @@ class TotalVariationDistance(_WeightedMean):
     0.5
     """
 
-    def __init__(self, from_logits=False, name="tv_distance", dtype=None):
+    def __init__(self, from_logits=None, name="tv_distance", dtype=None):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -243,7 +311,8 @@ class BrierScore(_WeightedMean):
     """Mean Brier score Σ_c (p_c − [c = y])² of integer (or one-hot) labels.
 
     Args:
-        from_logits: whether `y_pred` holds logits rather than probabilities.
+        from_logits: whether `y_pred` holds logits rather than probabilities;
+            None (default) reads it from the model (see the module docstring).
         name: metric name.
         dtype: dtype of the state variables.
 
@@ -256,7 +325,7 @@ class BrierScore(_WeightedMean):
     0.8125
     """
 
-    def __init__(self, from_logits=False, name="brier", dtype=None):
+    def __init__(self, from_logits=None, name="brier", dtype=None):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):

@@ -198,6 +198,28 @@ class SubspaceModel(keras.Model):
 
     # -- Keras hooks --------------------------------------------------------
 
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                **kwargs):
+        """Keras' `compile`; then every `ts.metrics` metric left at `from_logits=None` reads the head.
+
+        The head is read as the evaluation functions read it
+        (`tfsubspace.evaluation.heads`): the loss just compiled, else the
+        network's final activation (`ts.metrics.for_model`).
+        """
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+                        weighted_metrics=weighted_metrics, **kwargs)
+        from tfsubspace.metrics import for_model
+
+        for_model(self, [metrics, weighted_metrics])
+
+    def compile_from_config(self, config):
+        # Keras' own version skips loading the compile state of any model that
+        # overrides `compile` (it cannot know the override's arguments); ours
+        # takes Keras' arguments, so restore it as Keras does for a stock model.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def call(self, inputs, training=None):
         if not training:
             self.write_coefficients(self.alpha_coefficients)

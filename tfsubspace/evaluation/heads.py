@@ -10,7 +10,9 @@ A Keras model's head is read in this order:
 
 Outputs said to be probabilities are checked (non-negative rows summing to
 1), so a head read wrongly fails loudly instead of scoring silently wrong.
-One output column is a binary head: p (or a logit) becomes [1 − p, p].
+The same check, in `keras.ops` (`are_probabilities`), lets `ts.metrics` that
+were never told the head decide from the values. One output column is a
+binary head: p (or a logit) becomes [1 − p, p].
 
 Example:
 
@@ -36,7 +38,9 @@ _PROBABILISTIC_LOSS_NAMES = {
     "categorical_focal_crossentropy",
 }
 _PROBABILITY_ACTIVATIONS = {"softmax", "sigmoid"}
-# Rows of probabilities must sum to 1 within this (float32 softmax rounding).
+# Probabilities may dip this far below 0 and their rows may miss a sum of 1 by
+# this much (float32 softmax rounding); anything further is not probabilities.
+_NEGATIVE_TOLERANCE = 1e-6
 _SUM_TOLERANCE = 1e-3
 
 
@@ -89,18 +93,38 @@ def _activation_name(layer):
     return getattr(activation, "__name__", None)
 
 
-def outputs_logits(model, from_logits=None):
-    """Whether `model` outputs logits (True) or probabilities (False); see the module docstring."""
+def outputs_logits(model, from_logits=None, loss=None):
+    """Whether `model` outputs logits (True) or probabilities (False); see the module docstring.
+
+    `loss`, when given, is read instead of `model.loss`: the loss about to be
+    compiled, to decide before `compile` has run.
+    """
     from_logits = check_from_logits(from_logits)
     if from_logits is not None:
         return from_logits
-    decided = _loss_from_logits(getattr(model, "loss", None))
+    decided = _loss_from_logits(getattr(model, "loss", None) if loss is None else loss)
     if decided is not None:
         return decided
     from tfsubspace.model import SubspaceModel
 
     network = model.network if isinstance(model, SubspaceModel) else model
     return _activation_name(_output_layer(network)) not in _PROBABILITY_ACTIVATIONS
+
+
+def are_probabilities(rows):
+    """A scalar boolean tensor: whether every row of `rows` [N, C] is a probability vector.
+
+    The check `to_probabilities` applies, in `keras.ops` so that it runs
+    inside a traced `tf.function` (a metric's `update_state`). No rows pass.
+
+    >>> import numpy as np
+    >>> bool(are_probabilities(np.array([[0.25, 0.75]]))), bool(are_probabilities(np.array([[2.0, -1.0]])))
+    (True, False)
+    """
+    rows = keras.ops.convert_to_tensor(rows)
+    non_negative = keras.ops.all(rows >= -_NEGATIVE_TOLERANCE)
+    sums_to_one = keras.ops.all(keras.ops.abs(keras.ops.sum(rows, axis=-1) - 1.0) <= _SUM_TOLERANCE)
+    return keras.ops.logical_and(non_negative, sums_to_one)
 
 
 def _softmax(z):
@@ -126,7 +150,7 @@ def to_probabilities(outputs, logits, temperature=1.0, name="model"):
     if binary:
         outputs = np.concatenate([1.0 - outputs, outputs], axis=-1)
     low, sums = float(outputs.min(initial=0.0)), outputs.sum(axis=-1)
-    if low < -1e-6 or (sums.size and float(np.max(np.abs(sums - 1.0))) > _SUM_TOLERANCE):
+    if low < -_NEGATIVE_TOLERANCE or (sums.size and float(np.max(np.abs(sums - 1.0))) > _SUM_TOLERANCE):
         raise ValueError(
             f"`{name}` outputs are not probabilities (min {low:.3g}, row sums up to "
             f"{float(np.max(sums)):.3g}) though its loss/activation says so; pass from_logits=True."

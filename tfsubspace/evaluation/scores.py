@@ -35,11 +35,13 @@ def scores(probabilities, labels, num_bins=15):
     """{"accuracy", "nll", "ece", "brier"} of probabilities [N, C] against class indices [N]."""
     probabilities = np.asarray(probabilities, np.float64)
     labels = np.asarray(labels)
+    # Probabilities by construction (heads.to_probabilities): no guessing.
+    known = dict(from_logits=False, dtype="float64")
     return {
         "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
-        "nll": _metric(metrics.NegativeLogLikelihood(dtype="float64"), labels, probabilities),
-        "ece": _metric(metrics.ExpectedCalibrationError(num_bins=num_bins, dtype="float64"), labels, probabilities),
-        "brier": _metric(metrics.BrierScore(dtype="float64"), labels, probabilities),
+        "nll": _metric(metrics.NegativeLogLikelihood(**known), labels, probabilities),
+        "ece": _metric(metrics.ExpectedCalibrationError(num_bins=num_bins, **known), labels, probabilities),
+        "brier": _metric(metrics.BrierScore(**known), labels, probabilities),
     }
 
 
@@ -60,5 +62,5 @@ def disagreement(member_probabilities):
 def total_variation(first, second):
     """Mean total-variation distance ½‖p1 − p2‖₁ between two predictive distributions."""
     return _metric(
-        metrics.TotalVariationDistance(dtype="float64"), np.asarray(first, np.float64), np.asarray(second, np.float64)
+        metrics.TotalVariationDistance(from_logits=False, dtype="float64"), np.asarray(first, np.float64), np.asarray(second, np.float64)
     )
