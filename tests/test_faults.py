@@ -330,3 +330,49 @@ def test_spro_checkpoints_never_follow_planted_symlinks(tmp_path):
                                   _TinyData(), str(workdir), 1)
     assert "\n" not in str(error.value) and "checkpoints/spro_1 must be a directory" in str(error.value)
     assert os.listdir(outside) == ["precious"]
+
+
+# -- every output path of the binary stays inside the workdir ---------------------------------------
+
+
+def test_a_planted_tensorboard_symlink_leaving_the_workdir_stops_before_training(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    os.symlink(outside, workdir / "tensorboard")
+    stopped = run(workdir)
+    assert_one_line_error(stopped, f"{workdir}/tensorboard", "outside the workdir")
+    assert epochs_trained(stopped) == [] and os.listdir(outside) == []
+
+
+@pytest.mark.parametrize("planted", ["tensorboard", "tensorboard/subspace", "savedmodel", "savedmodel/1",
+                                     "checkpoints/subspace/epoch-00001", "results.json", "model.keras"])
+def test_an_output_path_symlinked_outside_the_workdir_is_refused_in_one_line(tmp_path, planted):
+    from tfsubspace import config as config_lib, workdir as workdir_lib
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    workdir = tmp_path / "run"
+    (workdir / planted).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, workdir / planted)
+    with pytest.raises(workdir_lib.WorkdirError) as error:
+        with workdir_lib.open_workdir(str(workdir), config_lib.base_config()):
+            pass
+    message = str(error.value)
+    assert "\n" not in message and f"{workdir / planted} " in message and "outside the workdir" in message, message
+    assert os.listdir(outside) == []
+
+
+def test_output_symlinks_inside_the_workdir_are_accepted_and_restart_removes_those_leaving_it(tmp_path):
+    from tfsubspace import config as config_lib, workdir as workdir_lib
+
+    workdir = tmp_path / "run"
+    (workdir / "logs").mkdir(parents=True)
+    os.symlink(workdir / "logs", workdir / "tensorboard")
+    with workdir_lib.open_workdir(str(workdir), config_lib.base_config()):
+        pass
+    (workdir / "tensorboard").unlink()
+    os.symlink(tmp_path, workdir / "tensorboard")
+    with workdir_lib.open_workdir(str(workdir), config_lib.base_config(), restart=True):
+        assert not os.path.lexists(workdir / "tensorboard")
