@@ -220,7 +220,9 @@ def _check_outputs_inside(path):
         links = [top] if os.path.islink(top) else []
         if os.path.isdir(top) and not links:
             for root, directories, names in os.walk(top):  # never descends into a symlinked directory
-                links += [os.path.join(root, n) for n in directories + names if os.path.islink(os.path.join(root, n))]
+                # A link to a file deeper down (e.g. at `latest.tmp`) is replaced by a rename, never written through.
+                links += [os.path.join(root, n) for n in directories + names
+                          if os.path.islink(os.path.join(root, n)) and not os.path.isfile(os.path.join(root, n))]
         for link in links:
             if not files.inside(link, path):
                 raise WorkdirError(f"{link} is a symlink to {os.path.realpath(link)}, outside the workdir "
