@@ -121,3 +121,72 @@ def test_beta_passes_config_validate_exactly_when_it_passes_convert(value):
     config = config_with("subspace", "beta", value)
     assert _verdict(lambda: config_lib.validate(config)) == _verdict(
         lambda: ts.convert(dense_net(), ts.Line(), beta=value, seed=0))
+
+
+# -- the evaluation package's steps, k and temperature go through `checks` ----------------------
+
+
+def _bn_model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    model(np.zeros((2, 4), "float32"))
+    return model
+
+
+def _bn_data():
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(np.random.default_rng(0).normal(size=(8, 4)).astype("float32")).batch(4)
+
+
+@pytest.mark.parametrize("steps", [np.int64(2), np.int32(1), np.array(2)])
+def test_recompute_batchnorm_accepts_numpy_integer_steps(steps):
+    ts.recompute_batchnorm(_bn_model(), _bn_data(), steps=steps)
+
+
+@pytest.mark.parametrize("steps", [True, 0, 2.5, np.float32(2), "2"])
+def test_recompute_batchnorm_refuses_bad_steps_in_one_line_naming_it(steps):
+    with pytest.raises(ValueError, match=r"^`steps` must be an integer >= 1 or None, got .*\.$"):
+        ts.recompute_batchnorm(_bn_model(), _bn_data(), steps=steps)
+
+
+def test_recompute_batchnorm_refuses_an_infinite_dataset_without_steps_in_one_line():
+    with pytest.raises(ValueError) as error:
+        ts.recompute_batchnorm(_bn_model(), _bn_data().repeat(), steps=None)
+    message = str(error.value)
+    assert "\n" not in message and "`steps`" in message and "infinite" in message, message
+
+
+@pytest.mark.parametrize("value", [np.int64(3), np.array(3), 3])
+def test_random_points_accepts_numpy_integer_k(value):
+    model = ts.convert(dense_net(), ts.Line(), seed=0)
+    assert len(ts.evaluation.random_points(model, value)) == 3
+
+
+@pytest.mark.parametrize("value", [True, 0, 3.0])
+def test_random_points_refuses_bad_k_in_one_line_naming_it(value):
+    model = ts.convert(dense_net(), ts.Line(), seed=0)
+    with pytest.raises(ValueError, match=r"^`k` must be an integer >= 1, got .*\.$"):
+        ts.evaluation.random_points(model, value)
+
+
+@pytest.mark.parametrize("value", [np.float32(2.0), np.array(1.5), np.int64(2)])
+def test_temperature_accepts_numpy_numbers(value):
+    from tfsubspace.evaluation.forward import check_temperature
+
+    assert check_temperature(value) == float(value)
+
+
+@pytest.mark.parametrize("value", [True, 0, -1.0, float("nan"), np.float32("inf"), "1"])
+def test_temperature_refuses_bools_and_non_positive_in_one_line_naming_it(value):
+    from tfsubspace.evaluation.forward import check_temperature
+
+    with pytest.raises(ValueError, match=r"^`temperature` must be a finite number > 0, got .*\.$"):
+        check_temperature(value)
+
+
+def test_evaluation_integer_arguments_agree_with_checks_integer():
+    from tfsubspace.evaluation.reader import check_int
+
+    for value in (3, np.int64(3), np.array(3), True, 3.0, np.float64(3), 0, None):
+        expected, actual = _verdict(lambda: checks.integer(value, "`n`", minimum=1)), _verdict(lambda: check_int(value, "n", 1))
+        assert actual == expected, (value, actual, expected)

@@ -243,7 +243,7 @@ def test_curve_rejects_bad_arguments_in_one_line():
     data = (np.zeros((4, 2), "float32"), np.zeros(4, "int64"))
     with pytest.raises(ValueError, match="`points` must be an integer >= 2"):
         evaluation.curve(model, data, data, points=1)
-    with pytest.raises(ValueError, match="`weight_decay` must be None or a finite number >= 0"):
+    with pytest.raises(ValueError, match="`weight_decay` must be a finite number >= 0 or None"):
         evaluation.curve(model, data, data, weight_decay=-1.0)
     with pytest.raises(ValueError, match="`model` must be on a curve"):
         evaluation.curve(ts.convert(net, ts.Simplex(3)), data, data)

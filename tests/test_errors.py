@@ -515,9 +515,9 @@ CATALOGUE = [
     ("bake_simplex_wrong_length", ValueError, r"`alpha` for Simplex\(num_vertices=3\) must be a vector of 3",
      lambda ctx: simplex_model().bake([0.5, 0.5])),
     # -- batch norm recompute ------------------------------------------------
-    ("recompute_batchnorm_steps_zero", ValueError, r"`steps` must be None or an integer >= 1, got 0",
+    ("recompute_batchnorm_steps_zero", ValueError, r"`steps` must be an integer >= 1 or None, got 0",
      lambda ctx: ts.recompute_batchnorm(bn_net(), np.ones((8, 4), "float32"), steps=0)),
-    ("recompute_batchnorm_steps_float", ValueError, r"`steps` must be None or an integer >= 1, got 2\.5",
+    ("recompute_batchnorm_steps_float", ValueError, r"`steps` must be an integer >= 1 or None, got 2\.5",
      lambda ctx: ts.recompute_batchnorm(bn_net(), np.ones((8, 4), "float32"), steps=2.5)),
     ("recompute_batchnorm_batch_size_zero", ValueError, r"`batch_size` must be an integer >= 1, got 0",
      lambda ctx: ts.recompute_batchnorm(bn_net(), np.ones((8, 4), "float32"), batch_size=0)),

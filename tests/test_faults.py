@@ -196,3 +196,183 @@ def test_a_full_disk_while_exporting_and_reporting_is_one_line_naming_the_path(t
     stopped = conftest.run_binary("fashion_mnist_standard.py", workdir, *small, check=False)
     assert_one_line_error(stopped, f"cannot write {workdir}/", "the disk is full")
     assert not any(".tmp" in name for name in os.listdir(workdir))  # no half-written file left
+
+
+# -- SPRO's own vertex checkpoints (grow_simplex), in process on a tiny model --------------------
+
+
+class _TinyData:
+    """What `grow_simplex` reads of `Datasets`: 64 examples of 5 features, 3 classes, 2 steps an epoch."""
+
+    steps_per_epoch = 2
+
+    def train_epochs(self, start, order_seed=None):
+        import tensorflow as tf
+
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(64, 5)).astype("float32"), np.arange(64) % 3
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(32).repeat()
+
+
+def _spro_run(workdir, num_vertices=3):
+    """Grows a 5-6-3 MLP to `num_vertices` vertices in `workdir` (one epoch of two steps a vertex)."""
+    from tfsubspace import config as config_lib
+    from tfsubspace.experiments import connectivity
+
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((5,)), keras.layers.Dense(6, activation="relu"), keras.layers.Dense(3)])
+    base.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    config = config_lib.base_config()
+    config.spro.num_vertices, config.spro.epochs_per_vertex, config.spro.samples = num_vertices, 1, 2
+    return connectivity.grow_simplex(base, config, _TinyData(), str(workdir), 0)
+
+
+def _simplex_weights(model):
+    return [v.numpy() for v in model.weights]
+
+
+def _vertex_checkpoint(workdir, num_vertices):
+    return workdir / "checkpoints" / "spro_0" / f"vertices-{num_vertices:05d}"
+
+
+def test_spro_resumes_from_verified_vertex_checkpoints_without_retraining(tmp_path, caplog):
+    grown = _simplex_weights(_spro_run(tmp_path))
+    checkpoint = _vertex_checkpoint(tmp_path, 3)
+    assert {p.name for p in checkpoint.iterdir()} == {"model.weights.h5", "state.json", "manifest.json"}
+    with caplog.at_level("INFO"):
+        resumed = _spro_run(tmp_path)
+    assert any("Resuming SPRO simplex 0 from 3 vertices" in r.getMessage() for r in caplog.records)
+    assert [entry["vertex"] for entry in resumed.spro_history] == [1, 2]
+    for a, b in zip(_simplex_weights(resumed), grown, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _garble(path):
+    content = bytearray(path.read_bytes())
+    middle = len(content) // 2
+    content[middle:middle + 512] = os.urandom(len(content[middle:middle + 512]))
+    path.write_bytes(bytes(content))
+
+
+def _nan_weights_with_a_matching_manifest(checkpoint):
+    """Non-finite weights that pass the SHA-256 check: only the finite check can stop them."""
+    import h5py
+
+    from tfsubspace import checkpointing
+
+    with h5py.File(checkpoint / "model.weights.h5", "r+") as f:
+        datasets = []
+        f.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
+        largest = max(datasets, key=lambda d: d.size)
+        largest[...] = np.full(largest.shape, np.nan, largest.dtype)
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    manifest["sha256"]["model.weights.h5"] = checkpointing._sha256(checkpoint / "model.weights.h5")
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _inconsistent_state_with_a_matching_manifest(checkpoint):
+    from tfsubspace import checkpointing
+
+    state = json.loads((checkpoint / "state.json").read_text())
+    state["num_vertices"] = 7
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    manifest["sha256"]["state.json"] = checkpointing._sha256(checkpoint / "state.json")
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda c: _garble(c / "model.weights.h5"), "model.weights.h5 is damaged: its SHA-256 does not match"),
+    (lambda c: (c / "state.json").write_text("{\"num_vertices\": 3, \"hist"), "state.json is damaged"),
+    (lambda c: (c / "manifest.json").unlink(), "manifest.json is missing"),
+    (_nan_weights_with_a_matching_manifest, "holds non-finite values"),
+    (_inconsistent_state_with_a_matching_manifest, "`num_vertices` must be 3"),
+], ids=["garbled weights", "truncated state", "no manifest", "nan weights", "inconsistent state"])
+def test_a_damaged_spro_vertex_checkpoint_is_skipped_with_a_warning_and_its_vertex_grown_again(
+        tmp_path, caplog, damage, reason):
+    grown = _simplex_weights(_spro_run(tmp_path))
+    damage(_vertex_checkpoint(tmp_path, 3))
+    with caplog.at_level("INFO"):
+        resumed = _spro_run(tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "SPRO" in r.getMessage()]
+    assert len(warnings) == 1 and "vertices-00003" in warnings[0] and reason in warnings[0], warnings
+    assert "resuming from 2 vertices" in warnings[0], warnings
+    assert [entry["vertex"] for entry in resumed.spro_history] == [1, 2]
+    weights = _simplex_weights(resumed)
+    assert all(np.all(np.isfinite(w)) for w in weights)
+    for a, b in zip(weights, grown, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # vertex 3 grown again: the same simplex
+    from tfsubspace import checkpointing
+
+    checkpointing.verify(str(_vertex_checkpoint(tmp_path, 3)), parts=("model.weights.h5", "state.json"))
+
+
+def test_spro_checkpoints_never_follow_planted_symlinks(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep me")
+    workdir = tmp_path / "run"
+    spro_directory = workdir / "checkpoints" / "spro_0"
+    spro_directory.mkdir(parents=True)
+    os.symlink(outside / "precious", spro_directory / ".tmp-vertices-00002")
+    os.symlink(outside / "precious", spro_directory / "vertices-00003")
+    _spro_run(workdir)
+    assert (outside / "precious").read_text() == "keep me" and os.listdir(outside) == ["precious"]
+    assert not (spro_directory / "vertices-00003").is_symlink()
+
+    (workdir / "checkpoints" / "spro_1").symlink_to(outside, target_is_directory=True)
+    from tfsubspace import checkpointing, config as config_lib
+    from tfsubspace.experiments import connectivity
+
+    config = config_lib.base_config()
+    with pytest.raises(checkpointing.CheckpointError) as error:
+        connectivity.grow_simplex(keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)]), config,
+                                  _TinyData(), str(workdir), 1)
+    assert "\n" not in str(error.value) and "checkpoints/spro_1 must be a directory" in str(error.value)
+    assert os.listdir(outside) == ["precious"]
+
+
+# -- every output path of the binary stays inside the workdir ---------------------------------------
+
+
+def test_a_planted_tensorboard_symlink_leaving_the_workdir_stops_before_training(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    os.symlink(outside, workdir / "tensorboard")
+    stopped = run(workdir)
+    assert_one_line_error(stopped, f"{workdir}/tensorboard", "outside the workdir")
+    assert epochs_trained(stopped) == [] and os.listdir(outside) == []
+
+
+@pytest.mark.parametrize("planted", ["tensorboard", "tensorboard/subspace", "savedmodel", "savedmodel/1",
+                                     "checkpoints/subspace/epoch-00001", "results.json", "model.keras"])
+def test_an_output_path_symlinked_outside_the_workdir_is_refused_in_one_line(tmp_path, planted):
+    from tfsubspace import config as config_lib, workdir as workdir_lib
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    workdir = tmp_path / "run"
+    (workdir / planted).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, workdir / planted)
+    with pytest.raises(workdir_lib.WorkdirError) as error:
+        with workdir_lib.open_workdir(str(workdir), config_lib.base_config()):
+            pass
+    message = str(error.value)
+    assert "\n" not in message and f"{workdir / planted} " in message and "outside the workdir" in message, message
+    assert os.listdir(outside) == []
+
+
+def test_output_symlinks_inside_the_workdir_are_accepted_and_restart_removes_those_leaving_it(tmp_path):
+    from tfsubspace import config as config_lib, workdir as workdir_lib
+
+    workdir = tmp_path / "run"
+    (workdir / "logs").mkdir(parents=True)
+    os.symlink(workdir / "logs", workdir / "tensorboard")
+    with workdir_lib.open_workdir(str(workdir), config_lib.base_config()):
+        pass
+    (workdir / "tensorboard").unlink()
+    os.symlink(tmp_path, workdir / "tensorboard")
+    with workdir_lib.open_workdir(str(workdir), config_lib.base_config(), restart=True):
+        assert not os.path.lexists(workdir / "tensorboard")

@@ -6,7 +6,8 @@ import os
 import conftest
 import pytest
 
-from tfsubspace import config as config_lib
+from tfsubspace import checkpointing, config as config_lib
+from tfsubspace.experiments import vertex_checkpoints
 
 SMALL = [
     "--config.train.epochs=2",
@@ -93,7 +94,7 @@ def test_spro_compares_espro_with_deep_ensemble_and_resumes_from_vertex_checkpoi
     assert any(name.startswith("ESPRO: 2 simplexes × 3 vertices") for name in names)
     assert "| simplex | vertex | λ_k |" in (tmp_path / "results.md").read_text()
     for index in range(2):
-        assert (tmp_path / "checkpoints" / f"spro_{index}" / "vertices_3.weights.h5").exists()
+        checkpointing.verify(str(tmp_path / "checkpoints" / f"spro_{index}" / "vertices-00003"), vertex_checkpoints.PARTS)
 
     # A second run finds every vertex checkpointed: nothing is retrained, the figures are equal.
     process = run_binary("fashion_mnist_espro.py", tmp_path, *SPRO_SMALL)

@@ -196,14 +196,28 @@ def save(model, directory, state, callbacks=(), keep=2):
     OSError (a full disk, a read-only file system) leaves the previous
     checkpoints and `latest` as they were.
     """
-    os.makedirs(directory, exist_ok=True)
     name = f"{_PREFIX}{int(state['epoch']):05d}"
+    final = commit(directory, name, lambda temporary: _write_parts(model, temporary, state, callbacks))
+    files.write_atomically(os.path.join(directory, LATEST), name)
+    for entry in sorted(entry for entry in os.listdir(directory) if _epoch_of(entry) is not None)[:-keep]:
+        files.remove(os.path.join(directory, entry))
+    return final
+
+
+def commit(directory, name, write):
+    """Creates `directory/name` whole or not at all: `write(temporary)` fills a fresh directory, renamed into place.
+
+    Whatever sits at the temporary or final name (a planted symlink, a
+    half-written earlier attempt) is removed first, never followed. On any
+    failure the temporary directory is deleted and `directory/name` is untouched.
+    """
+    os.makedirs(directory, exist_ok=True)
     temporary = os.path.join(directory, _TEMPORARY + name)
     files.remove(temporary)
     os.mkdir(temporary)
     try:
         with files.naming(temporary):
-            _write_parts(model, temporary, state, callbacks)
+            write(temporary)
     except BaseException:
         gc.collect()  # drop h5py handles of a failed write now, not at interpreter exit
         shutil.rmtree(temporary, ignore_errors=True)
@@ -212,9 +226,6 @@ def save(model, directory, state, callbacks=(), keep=2):
     files.remove(final)
     os.replace(temporary, final)
     files.fsync_directory(directory)
-    files.write_atomically(os.path.join(directory, LATEST), name)
-    for entry in sorted(entry for entry in os.listdir(directory) if _epoch_of(entry) is not None)[:-keep]:
-        files.remove(os.path.join(directory, entry))
     return final
 
 
@@ -238,12 +249,17 @@ def _write_parts(model, temporary, state, callbacks):
         json.dump(full_state, f, indent=1, default=_json_default)
         f.flush()
         os.fsync(f.fileno())
-    manifest = {"format": 1, "sha256": {part: _sha256(os.path.join(temporary, part)) for part in PARTS}}
-    with open(os.path.join(temporary, MANIFEST), "w") as f:
+    write_manifest(temporary, PARTS)
+
+
+def write_manifest(directory, parts):
+    """Writes `directory/manifest.json`, the SHA-256 of each of `parts` (written last, after them)."""
+    manifest = {"format": 1, "sha256": {part: _sha256(os.path.join(directory, part)) for part in parts}}
+    with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-    files.fsync_directory(temporary)
+    files.fsync_directory(directory)
 
 
 def _arrays_out(value, arrays):
@@ -280,21 +296,21 @@ def _json_default(value):
     raise TypeError(f"checkpoint state holds a {type(value).__name__}, which JSON cannot store")
 
 
-def verify(path):
-    """Checks the manifest's SHA-256 of every file of the checkpoint at `path`; raises CheckpointError."""
+def verify(path, parts=PARTS):
+    """Checks the manifest's SHA-256 of each of `parts` of the checkpoint at `path`; raises CheckpointError."""
     manifest_path = os.path.join(path, MANIFEST)
     try:
         with open(manifest_path) as f:
             manifest = json.load(f)
         expected = manifest["sha256"]
-        if not isinstance(expected, dict) or set(expected) != set(PARTS):
-            raise ValueError(f"it must list the SHA-256 of {', '.join(PARTS)}")
+        if not isinstance(expected, dict) or set(expected) != set(parts):
+            raise ValueError(f"it must list the SHA-256 of {', '.join(parts)}")
     except FileNotFoundError:
         raise CheckpointError(f"{manifest_path} is missing: the checkpoint is incomplete or was not written "
                               "by this version of tfsubspace") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"cannot read {manifest_path}: {_first_line(error)}") from None
-    for part in PARTS:
+    for part in parts:
         part_path = os.path.join(path, part)
         try:
             actual = _sha256(part_path)
@@ -309,17 +325,27 @@ def _first_line(error):
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def read_json(path):
+    """The JSON value in the file `path`; a file that is missing or not JSON is a one-line CheckpointError."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read {path}: {_first_line(error)}") from None
+
+
+def invalid_field(path, field, allowed, value):
+    """Raises the one-line CheckpointError for a field of the JSON file `path` that fails its check."""
+    raise CheckpointError(f"{path}: `{field}` must be {allowed}, got {value!r:.80}")
+
+
 def read_state(path):
     """The validated `state.json` of the checkpoint at `path`; raises CheckpointError naming the field."""
     state_path = os.path.join(path, STATE)
-    try:
-        with open(state_path) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot read {state_path}: {_first_line(error)}") from None
+    state = read_json(state_path)
 
     def bad(field, allowed, value):
-        raise CheckpointError(f"{state_path}: `{field}` must be {allowed}, got {value!r:.80}")
+        invalid_field(state_path, field, allowed, value)
 
     if not isinstance(state, dict):
         bad("(top level)", "a JSON object", state)
@@ -343,12 +369,28 @@ def read_state(path):
     return state
 
 
-def _check_finite(variables, where):
+def check_finite(variables, where):
+    """Raises CheckpointError naming the first variable (or array) of `variables` with a NaN or an infinity."""
     for variable in variables:
         value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
         if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
             name = getattr(variable, "path", None) or getattr(variable, "name", "an array")
             raise CheckpointError(f"{where} holds non-finite values in {name}")
+
+
+def check_finite_file(path):
+    """Refuses a weights file (HDF5) holding a NaN or an infinity before anything is loaded from it."""
+    import h5py
+
+    arrays = []
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda _, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
+            check_finite(arrays, path)
+    except CheckpointError:
+        raise
+    except Exception as error:  # h5py raises many types for a damaged file
+        raise CheckpointError(f"cannot read {path}: {_first_line(error)}") from None
 
 
 def _load_npz(path):
@@ -358,6 +400,14 @@ def _load_npz(path):
     except Exception as error:  # zipfile/numpy raise many types for a damaged archive
         raise CheckpointError(f"cannot read {path}: not a valid .npz archive of arrays "
                               f"({type(error).__name__})") from None
+
+
+def load_weights(model, path):
+    """`model.load_weights(path)`, any failure (a corrupt or mismatched file) a one-line CheckpointError."""
+    try:
+        model.load_weights(path)
+    except Exception as error:  # h5py/Keras raise many types for corrupt or mismatched files
+        raise CheckpointError(f"cannot load {path} into this model: {_first_line(error)}") from None
 
 
 def restore(model, path, callbacks=(), steps_per_epoch=None):
@@ -383,19 +433,16 @@ def restore(model, path, callbacks=(), steps_per_epoch=None):
     saved_states = {
         name: _arrays_in(saved, arrays, path) for name, saved in state.get("callbacks", {}).items()
     }
-    _check_finite(arrays.values(), os.path.join(path, ARRAYS))
+    check_finite(arrays.values(), os.path.join(path, ARRAYS))
     model.optimizer.build(model.trainable_variables)
     weights = os.path.join(path, WEIGHTS)
-    try:
-        model.load_weights(weights)
-    except Exception as error:  # h5py/Keras raise many types for corrupt or mismatched files
-        raise CheckpointError(f"cannot load {weights} into this model: {_first_line(error)}") from None
+    load_weights(model, weights)
     generators = _seed_generators(model)
     if sorted(random_states) != sorted(f"s{i}" for i in range(len(generators))):
         raise CheckpointError(
             f"{path} holds {len(random_states)} random-generator states, the model has {len(generators)}."
         )
-    _check_finite(list(model.weights) + list(model.optimizer.variables), weights)
+    check_finite(list(model.weights) + list(model.optimizer.variables), weights)
     iterations = int(model.optimizer.iterations.numpy())
     if steps_per_epoch is not None and iterations != state["epoch"] * steps_per_epoch:
         raise CheckpointError(

@@ -13,7 +13,10 @@
    one line naming the first differing key, unless the caller asks to
    `restart` (delete what earlier runs wrote, start afresh) or to `extend`
    (only `train.epochs` grew: the cosine schedule is rebuilt for the new
-   total from the step reached; the extension is recorded).
+   total from the step reached; the extension is recorded);
+4. refuses a symlink among the outputs (`OUTPUTS`, at any depth) that leads
+   out of the workdir, naming it, so TensorBoard or an export never writes
+   outside.
 
 Example:
 
@@ -205,6 +208,27 @@ def _has_checkpoints(path):
                for tag in os.listdir(root)) or any(not os.path.isdir(os.path.join(root, t)) for t in os.listdir(root))
 
 
+def _check_outputs_inside(path):
+    """Refuses a symlink among the binary's outputs (at any depth) that leads out of the workdir.
+
+    Writers that rename into place (results.json, model.keras) would replace
+    such a link, but TensorBoard, the SavedModel export and h5py follow one,
+    so every output path is checked alike before anything is written.
+    """
+    for name in OUTPUTS:
+        top = os.path.join(path, name)
+        links = [top] if os.path.islink(top) else []
+        if os.path.isdir(top) and not links:
+            for root, directories, names in os.walk(top):  # never descends into a symlinked directory
+                # A link to a file deeper down (e.g. at `latest.tmp`) is replaced by a rename, never written through.
+                links += [os.path.join(root, n) for n in directories + names
+                          if os.path.islink(os.path.join(root, n)) and not os.path.isfile(os.path.join(root, n))]
+        for link in links:
+            if not files.inside(link, path):
+                raise WorkdirError(f"{link} is a symlink to {os.path.realpath(link)}, outside the workdir "
+                                   f"{path}; remove it (or pass --restart) so nothing is written outside")
+
+
 def _write_record(path, record):
     files.write_atomically(os.path.join(path, RECORD), json.dumps(record, indent=1))
 
@@ -246,7 +270,8 @@ def open_workdir(path, config, restart=False, extend=False):
         if restart:
             _start_afresh(path)
             record = None
-        elif record is None and _has_checkpoints(path):
+        _check_outputs_inside(path)
+        if record is None and not restart and _has_checkpoints(path):
             raise WorkdirError(f"--workdir {path} holds checkpoints but no {RECORD} (written by an older "
                                "tfsubspace?), so its config is unknown; pass --restart to start afresh")
         elif record is not None and not _has_checkpoints(path):

@@ -26,6 +26,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from tfsubspace import checks
 from tfsubspace.evaluation.progress import Progress
 from tfsubspace.evaluation.reader import inputs
 
@@ -175,10 +176,8 @@ def recompute_batchnorm(model, data, alpha=None, steps=None, batch_size=128, ver
     """
     from tfsubspace.model import SubspaceModel
 
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"`steps` must be None or an integer >= 1, got {steps!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
+    steps = checks.integer(steps, "`steps`", minimum=1, allow_none=True)
+    batch_size = checks.integer(batch_size, "`batch_size`", minimum=1)
     subspace = isinstance(model, SubspaceModel)
     if not subspace and alpha is not None:
         raise ValueError("`alpha` is only meaningful for a ts.SubspaceModel; pass alpha=None.")

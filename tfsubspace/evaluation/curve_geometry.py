@@ -14,11 +14,11 @@ Example:
 """
 
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from tfsubspace import checks
 from tfsubspace.shapes import Bezier, Line, PolyChain
 
 # Quadrature for arc length: Gauss–Legendre nodes on each piece of a fine grid.
@@ -43,14 +43,7 @@ def resolve_weight_decay(model, weight_decay):
         optimizer = getattr(model, "optimizer", None)
         value = getattr(optimizer, "weight_decay", None) if optimizer is not None else None
         return float(value) if value else 0.0
-    if (
-        isinstance(weight_decay, bool)
-        or not isinstance(weight_decay, numbers.Real)
-        or not np.isfinite(weight_decay)
-        or weight_decay < 0
-    ):
-        raise ValueError(f"`weight_decay` must be None or a finite number >= 0, got {weight_decay!r}.")
-    return float(weight_decay)
+    return checks.number(weight_decay, "`weight_decay`", minimum=0, allow_none=True)
 
 
 def l2_term(gram, coefficients, weight_decay):

@@ -17,12 +17,12 @@ Example:
 ((4, 3), True, [0, 1, 2, 1])
 """
 
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsubspace import checks
 from tfsubspace.evaluation import heads, reader
 from tfsubspace.evaluation.batchnorm import batchnorm_layers, recompute_batchnorm
 from tfsubspace.evaluation.progress import Progress
@@ -35,9 +35,7 @@ DEFAULT_BATCHNORM_STEPS = 20
 
 
 def check_temperature(temperature):
-    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, numbers.Real) or not temperature > 0 or not np.isfinite(temperature):
-        raise ValueError(f"`temperature` must be a finite number > 0, got {temperature!r}.")
-    return float(temperature)
+    return checks.number(temperature, "`temperature`", minimum=0, minimum_open=True)
 
 
 def check_keras_model(model, name="model"):

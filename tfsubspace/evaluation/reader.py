@@ -23,21 +23,18 @@ Example:
 [0, 1, 2, 1, 0]
 """
 
-import numbers
 
 import numpy as np
 import tensorflow as tf
+
+from tfsubspace import checks
 
 LABEL_KEYS = ("label", "labels", "y", "target")
 
 
 def check_int(value, name, minimum, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
-        allowed = f"None or an integer >= {minimum}" if allow_none else f"an integer >= {minimum}"
-        raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
-    return int(value)
+    """`checks.integer` for the argument `name` of an evaluation function (numpy integers accepted)."""
+    return checks.integer(value, f"`{name}`", minimum=minimum, allow_none=allow_none)
 
 
 def _label_key(mapping):

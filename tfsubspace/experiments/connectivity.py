@@ -23,8 +23,9 @@ Resuming after a kill: the standard models, the curves and FGE train through
 `common.fit` and resume from their last finished epoch. `ts.spro.grow` runs
 its own `fit` (one per new vertex, with a fresh optimizer) and has no
 `initial_epoch`, so SPRO checkpoints per vertex instead: every finished
-vertex is written to `checkpoints/spro_<i>/`, and a restarted run restores the
-simplex grown so far and retrains only the vertex that was interrupted.
+vertex is written to `checkpoints/spro_<i>/vertices-NNNNN/` (verified like
+the epoch checkpoints: `vertex_checkpoints`), and a restarted run restores the
+largest good simplex grown so far and retrains only the vertices after it.
 Evaluation is not checkpointed (it is recomputed on a restart).
 
 Example:
@@ -36,7 +37,6 @@ Example:
 [0.0, 0.25, 0.5, 0.75, 1.0]
 """
 
-import json
 import os
 import time
 
@@ -44,7 +44,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from tfsubspace.experiments import common, standard
+from tfsubspace.experiments import common, standard, vertex_checkpoints
 
 #: The curve classes of config.connect.shapes, by name.
 CURVE_NAMES = {"bezier": "Bezier", "polychain": "PolyChain"}
@@ -257,13 +257,6 @@ def run_connect(config, datasets, workdir):
 # -- method="spro" ---------------------------------------------------------------
 
 
-def _write_atomically(path, text):
-    temporary = path + ".tmp"
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)
-
-
 def _spro_optimizer(config, steps_per_epoch):
     spro_config = config.spro
 
@@ -283,9 +276,7 @@ def grow_simplex(base_model, config, datasets, workdir, index):
     from tfsubspace.connectivity import spro
 
     spro_config = config.spro
-    directory = os.path.join(workdir, "checkpoints", f"spro_{index}")
-    os.makedirs(directory, exist_ok=True)
-    state_path = os.path.join(directory, "state.json")
+    directory = common.checkpoint_directory(workdir, f"spro_{index}")
     seed = config.seed + index
 
     def grow(start, num_vertices, epochs):
@@ -304,26 +295,17 @@ def grow_simplex(base_model, config, datasets, workdir, index):
             verbose=2,
         )
 
-    current, have = base_model, 1
-    if os.path.exists(state_path):
-        with open(state_path) as f:
-            state = json.load(f)
-        have = state["num_vertices"]
-        # Rebuild the structure without training, then load the saved vertices.
-        current = grow(base_model, have, 0)
-        current.load_weights(os.path.join(directory, f"vertices_{have}.weights.h5"))
-        current.spro_history = state["history"]
+    # Rebuilding a saved simplex's structure: growing to its size without training.
+    current, have = vertex_checkpoints.restore_newest(lambda size: grow(base_model, size, 0), directory)
+    if current is None:
+        current = base_model
+    else:
         logging.info("Resuming SPRO simplex %d from %d vertices.", index, have)
     for num_vertices in range(have + 1, spro_config.num_vertices + 1):
         start = time.time()
         current = grow(current, num_vertices, spro_config.epochs_per_vertex)
         current.spro_history[-1]["seconds"] = time.time() - start
-        weights = os.path.join(directory, f"vertices_{num_vertices}.weights.h5")
-        current.save_weights(weights + ".tmp.weights.h5")
-        os.replace(weights + ".tmp.weights.h5", weights)
-        _write_atomically(
-            state_path, json.dumps({"num_vertices": num_vertices, "history": current.spro_history}, default=float)
-        )
+        vertex_checkpoints.save(current, directory)
     return current
 
 
