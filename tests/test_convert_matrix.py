@@ -104,12 +104,14 @@ def example_data(kind, n=4):
     return rng.normal(size=(n, 6)).astype("float32")
 
 
-def only_keras_classes(model):
-    return all(type(layer).__module__.startswith("keras.") or isinstance(layer, TwoTower)
-               for layer in ts.layers.sublayers(model))
+def only_source_classes(model, source):
+    """Every layer class of the baked `model` is one of `source`'s own (Keras', keras-cv's, the user's)."""
+    source_classes = {type(layer) for layer in ts.layers.sublayers(source)}
+    return all(type(layer) in source_classes and not type(layer).__module__.startswith("tfsubspace")
+               for layer in ts.layers.sublayers(model) if layer is not model)
 
 
-def check_case(source, x, tmp_path):
+def check_case(source, x, tmp_path, custom_objects=None):
     model = ts.convert(source, ts.Line(), beta=1.0, seed=0)
     num_classes = int(source(x[:1]).shape[-1])
     y = np.arange(len(x)) % num_classes
@@ -122,13 +124,13 @@ def check_case(source, x, tmp_path):
     model.set_alpha(ALPHA)
     expected = np.asarray(model(x, training=False))  # eager: no trace of a large graph
     plain = model.bake(ALPHA)
-    assert only_keras_classes(plain)
+    assert only_source_classes(plain, source)
     assert not any(isinstance(layer, ts.layers.Subspace) for layer in ts.layers.sublayers(plain))
     np.testing.assert_allclose(plain(x, training=False), expected, atol=1e-5)
 
     path = tmp_path / "model.keras"
     model.save(path)
-    loaded = ts.load_model(path)
+    loaded = ts.load_model(path, custom_objects=custom_objects)
     assert loaded.alpha == pytest.approx(ALPHA)
     np.testing.assert_allclose(loaded(x, training=False), expected, atol=1e-6)
     return model
@@ -164,13 +166,26 @@ def test_keras_cv_backbones_without_presets_convert_train_bake_and_round_trip(ba
 
     if backbone == "ResNetBackbone":
         base = keras_cv.models.ResNetBackbone(stackwise_filters=[8, 16], stackwise_blocks=[1, 1],
-                                              stackwise_strides=[1, 2], input_shape=(32, 32, 3))
+                                              stackwise_strides=[1, 2], include_rescaling=False,
+                                              input_shape=(32, 32, 3))
     else:
         base = keras_cv.models.MobileNetV3Backbone(stackwise_expansion=[1, 4], stackwise_filters=[8, 16],
                                                    stackwise_kernel_size=[3, 3], stackwise_stride=[2, 2],
                                                    stackwise_se_ratio=[0.25, None],
                                                    stackwise_activation=["relu", "hard_swish"],
-                                                   input_shape=(32, 32, 3))
+                                                   include_rescaling=False, input_shape=(32, 32, 3))
     inputs = keras.Input((32, 32, 3))
     outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(base(inputs)))
-    check_case(keras.Model(inputs, outputs), example_data("image"), tmp_path)
+    check_case(keras.Model(inputs, outputs), example_data("image"), tmp_path, custom_objects=_keras_cv_fixes())
+
+
+def _keras_cv_fixes():
+    """keras-cv 0.9's HardSigmoidActivation (MobileNetV3's squeeze-excite) takes no `name`, so a
+    model holding it layer by layer cannot load, with or without tfsubspace (BUILD_NOTES.md)."""
+    from keras_cv.src.models.backbones.mobilenet_v3 import mobilenet_v3_backbone
+
+    class HardSigmoidActivation(mobilenet_v3_backbone.HardSigmoidActivation):
+        def __init__(self, **kwargs):
+            keras.layers.Layer.__init__(self, **kwargs)
+
+    return {"HardSigmoidActivation": HardSigmoidActivation}

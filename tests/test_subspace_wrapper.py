@@ -216,3 +216,40 @@ def test_summary_says_what_the_subspace_is_and_get_layer_finds_converted_layers(
     assert any("hidden (Subspace)" in line for line in lines)
     assert model.get_layer("hidden") is model.subspace_layers[0]
     assert type(model.get_layer("head").layer) is keras.layers.Dense
+
+
+@keras.saving.register_keras_serializable(package="tfsubspace_tests")
+class LazyBlock(keras.layers.Layer):
+    """Makes its sublayer in __init__ and its weights only in the first call: `build` alone
+    (as Keras' `build_from_config` runs it on load) leaves it built with no weights."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = keras.layers.Dense(units)
+
+    def build(self, input_shape):
+        pass
+
+    def call(self, x):
+        return self.dense(x) * 2.0
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_a_layer_built_without_weights_gets_its_copies_at_the_first_call_and_round_trips(tmp_path):
+    # Reproduces keras-cv's MobileNetV3 squeeze-excite: the saved file did not load ("has no
+    # trainable weights to place in a subspace").
+    inputs = keras.Input((4,))
+    base = keras.Model(inputs, keras.layers.Dense(2)(LazyBlock(name="lazy")(inputs)))
+    model = ts.convert(base, ts.Line(), seed=0)
+    assert [tuple(w.shape) for w in model.get_layer("lazy").trainable_weights] == [(2, 4, 3), (2, 3)]
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    model.set_alpha(0.3)
+    model.save(tmp_path / "lazy.keras")
+    loaded = ts.load_model(tmp_path / "lazy.keras")
+    assert loaded.alpha == pytest.approx(0.3)
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    np.testing.assert_array_equal(loaded.get_layer("lazy").trainable_weights[0].numpy(),
+                                  model.get_layer("lazy").trainable_weights[0].numpy())

@@ -13,26 +13,21 @@ Example:
 [(2, 1), (1,)]
 """
 
-import numbers
 
 import keras
 import numpy as np
 
+from tfsubspace import checks
 from tfsubspace.evaluation.ensemble import ensemble
 from tfsubspace.evaluation.forward import DEFAULT_BATCHNORM_STEPS
 
 
 def _check_int(value, name, minimum, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}.")
+    return checks.integer(value, f"`{name}`", minimum=minimum, allow_none=allow_none)
 
 
 def _check_number(value, name, minimum=0.0, strict=False):
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
-    if bad or not (value > minimum if strict else value >= minimum):
-        raise ValueError(f"`{name}` must be a number {'>' if strict else '>='} {minimum}, got {value!r}.")
+    return checks.number(value, f"`{name}`", minimum=minimum, minimum_open=strict)
 
 
 def weight_values(model):

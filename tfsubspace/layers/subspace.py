@@ -200,7 +200,10 @@ class Subspace(keras.layers.Layer):
         )
         self._stacks = []
         self._strategy = None
-        if layer.built:
+        # A layer can be `built` with no weights yet (it makes its sublayers'
+        # weights in its first call, as keras-cv's squeeze-excite does after
+        # `build_from_config` on load): then the first call makes the copies.
+        if layer.built and layer.trainable_weights:
             self._create_copies(None, None)
 
     # -- building -----------------------------------------------------------

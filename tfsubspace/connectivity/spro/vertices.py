@@ -8,25 +8,21 @@ Example:
 [[0.5, 0.5]]
 """
 
-import numbers
 
 import keras
 import numpy as np
 
+from tfsubspace import checks
 from tfsubspace.convert import convert
 from tfsubspace.model import SubspaceModel, find_subspace_layers
 from tfsubspace.shapes import Simplex
 
 def check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+    return checks.integer(value, f"`{name}`", minimum=minimum)
 
 
 def check_non_negative(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
-    return float(value)
+    return checks.number(value, f"`{name}`", minimum=0)
 
 
 def fresh_optimizer(optimizer):
