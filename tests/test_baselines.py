@@ -410,7 +410,7 @@ BAD_ARGUMENTS = [
     (lambda: SWA(epochs=10, num_checkpoints=1).learning_rate_schedule(0.1, 0), "`steps_per_epoch`"),
     (lambda: SWASchedule(0.1, start_step=5, boundaries=[5]), "`boundaries` must be"),
     (lambda: SWASchedule(0.1, start_step=5, mode="linear"), "`mode` must be one of"),
-    (lambda: SWASchedule("0.1", start_step=5), "`base` must be a number > 0"),
+    (lambda: SWASchedule("0.1", start_step=5), "`base` must be a finite number > 0"),
     (lambda: SnapshotEnsemble(keras.optimizers.schedules.CosineDecay(0.1, 5)), "CosineDecayRestarts"),
     (lambda: snapshot_schedule(0.1, total_steps=2, num_snapshots=3), "`num_snapshots` must be <="),
     (lambda: SWAG([[np.zeros(2)]]), "at least 2 checkpoints"),
