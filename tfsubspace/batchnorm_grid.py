@@ -8,16 +8,27 @@ the graph:
 
 - curves: 11 evenly spaced α (0, 0.1, ..., 1) and linear interpolation
   between the two neighbours (hat functions, w_k = max(0, 1 − |10α − k|));
-- simplexes: the m vertices and the centre, interpolated barycentrically in
+- simplexes: the m vertices and the centre (`batchnorm_grid` does not
+  apply), interpolated barycentrically in
   the sub-simplex (centre + m − 1 vertices) that holds α: with
   μ = min_i α_i, vertex i weighs α_i − μ and the centre m·μ.
 
 Both are exact at the anchors and continuous in between. The mean and the
 variance are interpolated linearly (a mix of variances stays positive).
 
-Measured gap to an exact recompute at off-grid points: MEASURE.
-Recompute at the point
-(`ts.recompute_batchnorm` + `model.export(alpha=...)`) when that matters.
+Measured gap to an exact recompute at off-grid points (tests/test_serving.py:
+the small CNN, conv + BN + dense on 8×8 inputs, 96 examples whose brightness
+tells one of 4 classes, 5 epochs, batch norm from the same 96 examples):
+
+- Line, 11 anchors, α = 0.05, 0.33, 0.77, 0.95: largest probability
+  difference 0.0010–0.0027 (mean ≤ 0.0008), top-1 agreement 100 %, accuracy
+  unchanged at every α. Close enough to serve.
+- Simplex(3), 4 anchors, α = [0.6, 0.3, 0.1]: largest difference 0.065 (mean
+  0.017), agreement 100 %; α = [0.1, 0.2, 0.7]: largest 0.084 (mean 0.021),
+  agreement 66 %, accuracy 0.74 instead of 0.92. Four anchors are too coarse
+  for a simplex: serve such points from `serve_ensemble` or
+  `serving_default` (exact statistics at their points), or export at the
+  point (`model.export(path, alpha=..., batchnorm_data=...)`).
 
 Example:
 
