@@ -209,3 +209,36 @@ def test_export_rejects_a_bad_batchnorm_grid(tmp_path):
     with pytest.raises(ValueError, match="`ensemble` for Simplex"):
         ts.convert(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), ts.Simplex(3)).export(
             tmp_path / "2", ensemble=4)
+
+
+def test_tf_serving_requests_of_the_readme_match_the_signatures(tmp_path):
+    """The README's gRPC PredictRequest and REST bodies name inputs each signature accepts."""
+    apis = pytest.importorskip(
+        "tensorflow_serving.apis.predict_pb2",
+        reason="tensorflow-serving-api is not installed (pip install --no-deps tensorflow-serving-api==2.21.0)",
+    )
+    import tensorflow as tf
+
+    model, x = trained(ts.Line(), with_batchnorm=False, n=8, epochs=1)
+    loaded = tf.saved_model.load(model.export(tmp_path / "1", alpha=0.5))
+    images = x[:2]
+    bodies = {
+        "serving_default": {"instances": images.tolist()},
+        "serve_at_alpha": {"inputs": {"input_layer": images.tolist(), "alpha": 0.25}},
+        "serve_ensemble": {"instances": images.tolist()},
+    }
+    model.set_alpha(0.25)
+    at_quarter = model.predict(images, verbose=0)
+    for signature, body in bodies.items():
+        request = apis.PredictRequest()
+        request.model_spec.name = "subspace"
+        request.model_spec.signature_name = signature
+        columns = body["inputs"] if "inputs" in body else {"input_layer": body["instances"]}
+        for key, value in columns.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value, np.float32)))
+        serve = loaded.signatures[request.model_spec.signature_name]
+        assert set(request.inputs) == set(serve.structured_input_signature[1])
+        outputs = serve(**{key: tf.constant(tf.make_ndarray(proto)) for key, proto in request.inputs.items()})
+        assert outputs["output_0"].shape == (2, 4)
+        if signature == "serve_at_alpha":
+            np.testing.assert_allclose(outputs["output_0"], at_quarter, atol=1e-5)
