@@ -25,7 +25,13 @@ import os
 import keras
 import numpy as np
 
+from tfsubspace import checks
+from tfsubspace.batchnorm_grid import CURVE_ANCHORS
 from tfsubspace.layers import Subspace
+
+# The input signature keras.Model.export derives; used so `serving_default` is
+# exactly what it was before the other signatures joined it.
+from keras.src.export.export_utils import get_input_signature  # noqa: E402
 
 
 def _stock_clone(layer):
@@ -39,6 +45,13 @@ def _assign_point(source, target, coefficients):
     for variable, clone_variable in zip(source.layer.weights, target.weights):
         value = theta.get(id(variable), variable)
         clone_variable.assign(value)
+
+
+def _whole_model(network):
+    """A subclassed model converted whole (one Subspace around a keras.Model): bake rebuilds its class."""
+    whole = [layer for layer in network.layers if isinstance(layer, Subspace)]
+    return isinstance(network, keras.Sequential) and len(network.layers) == 1 and bool(whole) and isinstance(
+        whole[0].layer, keras.Model)
 
 
 def has_stock_twin(network):
@@ -67,12 +80,19 @@ def bake(model, alpha=None, coefficients=None):
     Built only from the original layers' own classes: every `Subspace` gives
     back a fresh layer of the class it wraps, holding θ = Σ_i c_i·ω_i.
     """
-    coefficients = point_coefficients(model, alpha, coefficients)
+    return baked_with_sources(model, point_coefficients(model, alpha, coefficients))[0]
+
+
+def baked_with_sources(model, coefficients):
+    """`bake` at checked `coefficients`, and the (source layer, stock layer) pairs it copied.
+
+    The pairs let a server recompute a stock layer's weights from its source's
+    copies at another point (tfsubspace.serving).
+    """
     network = model.network
-    whole = [layer for layer in network.layers if isinstance(layer, Subspace)]
-    if isinstance(network, keras.Sequential) and len(network.layers) == 1 and whole and isinstance(whole[0].layer, keras.Model):
+    if _whole_model(network):
         # A subclassed model converted whole: give back that model's own class.
-        source = whole[0]
+        source = network.layers[0]
         plain = _stock_clone(source.layer)
         build_config = source.layer.get_build_config()
         if build_config is not None:
@@ -82,7 +102,7 @@ def bake(model, alpha=None, coefficients=None):
                 # A subclassed model counts as built once it has been called.
                 plain(np.zeros([1 if d is None else d for d in shape], network.inputs[0].dtype))
         _assign_point(source, plain, coefficients)
-        return plain
+        return plain, [(source, plain)]
     if not has_stock_twin(network):
         raise ValueError(
             f"`model`'s network {network.name!r} is subclassed and built from ts.layers, so it has no "
@@ -103,7 +123,7 @@ def bake(model, alpha=None, coefficients=None):
             _assign_point(source, target, coefficients)
         else:
             target.set_weights(source.get_weights())
-    return plain
+    return plain, pairs
 
 
 def _check_writable(filepath):
@@ -117,24 +137,53 @@ def _check_writable(filepath):
         raise ValueError(f"`filepath` {os.fspath(filepath)!r} is not writable (no write access to {parent!r}).")
 
 
-def export(model, filepath, alpha, **kwargs):
-    """Writes a SavedModel of `model` at `alpha` to `filepath`; returns the path.
+def export(model, filepath, alpha, batchnorm_data=None, ensemble=None, batchnorm_grid=CURVE_ANCHORS,
+           batchnorm_steps=None, **kwargs):
+    """Writes a SavedModel of `model` to `filepath`; returns the path.
 
-    Extra keyword arguments go to `keras.Model.export` (e.g. `input_signature`).
+    Signatures (tfsubspace.serving): `serving_default` at `alpha`,
+    `serve_at_alpha(inputs, alpha)` and `serve_ensemble(inputs)` over the
+    points `ensemble`. With `batchnorm_data`, batch norm is recomputed exactly
+    at `alpha` and at every ensemble point, and at `batchnorm_grid` anchors
+    for `serve_at_alpha`; without it every signature uses the model's current
+    statistics. Extra keyword arguments go to the `serving_default` endpoint
+    as in `keras.Model.export` (e.g. `input_signature`).
     """
+    from tfsubspace.evaluation.batchnorm import preserved_point, recompute_batchnorm
+    from tfsubspace.serving import PointNetwork, add_signatures, ensemble_points
+
     model.subspace_shape.validate_alpha(alpha)
     _check_writable(filepath)
-    kwargs.setdefault("verbose", False)
-    if has_stock_twin(model.network):
-        bake(model, alpha).export(os.fspath(filepath), format="tf_saved_model", **kwargs)
+    verbose = kwargs.pop("verbose", False)
+    if not has_stock_twin(model.network):
+        if batchnorm_data is not None or ensemble is not None:
+            raise ValueError(
+                f"`ensemble` and `batchnorm_data` need a network with a stock twin; {model.network.name!r} is "
+                "subclassed from ts.layers, so only `serving_default` is written (pass neither)."
+            )
+        # A network written by hand from ts.layers has no stock twin: serve the
+        # model itself at α. A SavedModel holds only graphs and variable values, so
+        # it still loads without tfsubspace.
+        previous = model.alpha
+        model.set_alpha(alpha)
+        try:
+            keras.Model.export(model, os.fspath(filepath), format="tf_saved_model", verbose=verbose, **kwargs)
+        finally:
+            model.set_alpha(previous)
         return os.fspath(filepath)
-    # A network written by hand from ts.layers has no stock twin: serve the
-    # model itself at α. A SavedModel holds only graphs and variable values, so
-    # it still loads without tfsubspace.
-    previous = model.alpha
-    model.set_alpha(alpha)
-    try:
-        keras.Model.export(model, os.fspath(filepath), format="tf_saved_model", **kwargs)
-    finally:
-        model.set_alpha(previous)
+    ensemble_points(model.subspace_shape, ensemble)  # every check before the long recomputes
+    batchnorm_grid = checks.integer(batchnorm_grid, "`batchnorm_grid`", minimum=2)
+    with preserved_point(model):
+        if batchnorm_data is not None:
+            recompute_batchnorm(model, batchnorm_data, alpha=alpha, steps=batchnorm_steps)
+        plain, pairs = baked_with_sources(model, point_coefficients(model, alpha))
+    input_signature = kwargs.pop("input_signature", None) or get_input_signature(plain)
+    if len(input_signature) != 1:
+        raise ValueError(f"`input_signature` must hold one input structure (a tensor, list or dict), got {input_signature!r}.")
+    archive = keras.export.ExportArchive()
+    # First endpoint: ExportArchive makes it `serving_default`, as keras.Model.export does.
+    archive.track_and_add_endpoint("serve", plain, input_signature, **kwargs)
+    add_signatures(archive, model, PointNetwork(plain, pairs), input_signature, batchnorm_data, ensemble,
+                   batchnorm_grid, batchnorm_steps)
+    archive.write_out(os.fspath(filepath), verbose=verbose)
     return os.fspath(filepath)

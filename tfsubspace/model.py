@@ -320,15 +320,26 @@ class SubspaceModel(keras.Model):
                 alpha = self.alpha
         return bake(self, alpha, coefficients)
 
-    def export(self, filepath, alpha=None, **kwargs):
-        """Writes a SavedModel of the model at α for TF Serving.
+    def export(self, filepath, alpha=None, batchnorm_data=None, ensemble=None, batchnorm_grid=11,
+               batchnorm_steps=None, **kwargs):
+        """Writes a SavedModel of the subspace for TF Serving; returns the path.
 
-        The SavedModel has a `serving_default` signature and needs neither
-        tfsubspace nor Keras to load (`tf.saved_model.load`).
+        Signatures: `serving_default` (the point `alpha`, default
+        `self.alpha`), `serve_at_alpha(inputs, alpha)` (any α, checked in the
+        graph) and `serve_ensemble(inputs)` (mean probabilities over the points
+        `ensemble`: an int k of evenly spaced α on a curve, a list of α, or
+        None for 0, 0.5, 1 / the vertices). With `batchnorm_data` (training
+        data), batch norm is recomputed at each point and at `batchnorm_grid`
+        anchors that `serve_at_alpha` interpolates (tfsubspace.batchnorm_grid);
+        `batchnorm_steps` caps the batches. It needs neither tfsubspace nor
+        Keras to load (`tf.saved_model.load`); see tfsubspace.serving.
+
+        Example: `model.export("serving/1", alpha=0.5, batchnorm_data=train_ds, ensemble=5)`.
         """
         from tfsubspace.export import export
 
-        return export(self, filepath, self.alpha if alpha is None else alpha, **kwargs)
+        return export(self, filepath, self.alpha if alpha is None else alpha, batchnorm_data=batchnorm_data,
+                      ensemble=ensemble, batchnorm_grid=batchnorm_grid, batchnorm_steps=batchnorm_steps, **kwargs)
 
     # -- serialization ------------------------------------------------------
 

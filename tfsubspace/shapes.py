@@ -96,6 +96,14 @@ class Shape:
         """Checks a concrete α and returns it as numpy; raises ValueError."""
         raise NotImplementedError
 
+    def assert_alpha(self, alpha):
+        """α as a float32 tensor after in-graph checks that it lies in the domain.
+
+        For a server taking α per request: a bad α is an InvalidArgumentError
+        at serve time, with the same rule as `validate_alpha`.
+        """
+        raise NotImplementedError
+
     def _validate_points(self, alpha):
         """Validates one α or a batch [..., α] of concrete points."""
         if isinstance(alpha, (tf.Tensor, tf.Variable)) and not tf.executing_eagerly():
@@ -145,6 +153,14 @@ class _Curve(Shape):
         if not np.isfinite(value) or value < 0.0 or value > 1.0:
             raise ValueError(f"`{name}` for {self!r} must be in [0, 1], got {float(value)}.")
         return value
+
+    def assert_alpha(self, alpha):
+        alpha = tf.convert_to_tensor(alpha, tf.float32)
+        # NaN fails both comparisons, so it is refused too.
+        inside = tf.logical_and(alpha >= 0.0, alpha <= 1.0)
+        check = tf.debugging.Assert(inside, [f"`alpha` for {self!r} must be in [0, 1], got", alpha])
+        with tf.control_dependencies([check]):
+            return tf.identity(alpha)
 
     def sample(self, seed, num=None):
         shape = [] if num is None else [num]
@@ -309,6 +325,20 @@ class Simplex(Shape):
                 f"got sum {value.sum():.6g}."
             )
         return value
+
+    def assert_alpha(self, alpha):
+        alpha = tf.convert_to_tensor(alpha, tf.float32)
+        m = self.num_vertices
+        on_simplex = tf.logical_and(
+            tf.reduce_all(alpha >= -_SIMPLEX_ATOL),
+            tf.abs(tf.reduce_sum(alpha) - 1.0) <= _SIMPLEX_ATOL * m,
+        )
+        check = tf.debugging.Assert(
+            on_simplex,
+            [f"`alpha` for {self!r} must be {m} non-negative weights summing to 1, got", alpha],
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(alpha)
 
     def coefficients(self, alpha):
         self._validate_points(alpha)
