@@ -122,3 +122,11 @@ def test_compile_from_config_skips_a_model_that_overrides_compile(tmp_path):
     assert [v.numpy().tolist() for v in loaded.optimizer.variables] == [
         v.numpy().tolist() for v in line.optimizer.variables
     ]
+
+
+def test_get_input_signature_gives_the_specs_keras_model_export_uses():
+    from keras.src.export.export_utils import get_input_signature
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    (spec,) = get_input_signature(model)
+    assert tuple(spec.shape) == (None, 4) and spec.dtype == "float32"
