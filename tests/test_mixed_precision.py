@@ -180,3 +180,119 @@ def test_l2_weight_decay_applies_to_the_unscaled_gradient_under_loss_scaling():
     sgd.apply([scaled_gradient], [w])
     # w − lr·(∇L + wd·w) = 2 − 0.1·(1 + 1) = 1.8; decaying the scaled gradient would give 2 − 0.1·1025.
     np.testing.assert_allclose(w.numpy(), 1.8, rtol=1e-6)
+
+
+# -- the training binary ------------------------------------------------------
+
+TINY = [
+    "--config.train.epochs=2",
+    "--config.train.warmup_epochs=1",
+    "--config.dataset.train_subset=512",
+    "--config.eval.batchnorm_steps=2",
+    "--config.model.name=small_cnn",  # conv + batch norm
+    "--config.model.kwargs.width=4",
+    "--config.eval.alphas=(0.0, 0.5, 1.0)",
+]
+
+
+def _compile_config(workdir):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(workdir / "model.keras") as archive:
+        return json.loads(archive.read("config.json"))["compile_config"]
+
+
+def test_binary_trains_in_mixed_bfloat16_with_finite_results_and_a_servable_savedmodel(tmp_path):
+    import json
+
+    conftest.run_binary("fashion_mnist_line.py", tmp_path, *TINY, "--config.train.precision=mixed_bfloat16")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["train"]["precision"] == "mixed_bfloat16"
+    rows = results["subspace"]["along_subspace"] + [results["subspace"]["midpoint"]]
+    for row in rows:
+        assert all(np.isfinite(row[key]) for key in ("accuracy", "nll", "ece"))
+    assert all(np.isfinite(loss) for loss in results["subspace"]["history"]["loss"])
+    assert _compile_config(tmp_path)["jit_compile"] is False  # the default
+    loaded = tf.saved_model.load(str(tmp_path / "savedmodel" / "1"))
+    serve = loaded.signatures["serving_default"]
+    (output,) = serve(tf.zeros((2, 28, 28, 1))).values()
+    # The baked stock model keeps the policy: its scores come out in bfloat16.
+    assert output.dtype == tf.bfloat16 and output.shape == (2, 10)
+    assert np.all(np.isfinite(np.float32(output)))
+
+
+def test_binary_passes_config_jit_compile_to_compile(tmp_path):
+    conftest.run_binary(
+        "fashion_mnist_line.py", tmp_path, "--config.train.epochs=1", "--config.train.warmup_epochs=0",
+        "--config.dataset.train_subset=256", "--config.eval.batchnorm_steps=1", "--config.model.name=mlp",
+        "--config.eval.alphas=(0.5,)", "--config.eval.export=False", "--config.train.jit_compile=True",
+    )
+    assert _compile_config(tmp_path)["jit_compile"] is True
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_compile_model_uses_config_jit_compile(jit_compile):
+    from tfsubspace import config as config_lib
+    from tfsubspace.experiments import common
+
+    config = config_lib.base_config()
+    config.train.jit_compile = jit_compile
+    model = common.compile_model(ts.convert(conftest.small_cnn(), ts.Line()), config, steps_per_epoch=2)
+    assert model.jit_compile is jit_compile
+
+
+def test_precision_scope_sets_the_policy_and_restores_it_even_on_error():
+    from tfsubspace import config as config_lib
+    from tfsubspace.experiments import common
+
+    config = config_lib.base_config()
+    config.train.precision = "mixed_float16"
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # whatever was set before is restored
+    with pytest.raises(RuntimeError):
+        with common.precision(config):
+            assert keras.mixed_precision.global_policy().name == "mixed_float16"
+            model = common.compile_model(ts.convert(conftest.small_cnn(), ts.Line()), config, steps_per_epoch=2)
+            assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+            assert isinstance(model.optimizer.inner_optimizer, ts.optimizers.SGD)
+            raise RuntimeError("a failing run")
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+
+
+def test_run_leaves_the_global_policy_as_it_found_it(tmp_path, monkeypatch):
+    from tfsubspace import config as config_lib
+    from tfsubspace import train
+
+    config = config_lib.base_config()
+    config.train.precision = "mixed_bfloat16"
+    seen = []
+
+    def failing_runner(config, datasets, workdir):
+        seen.append(keras.mixed_precision.global_policy().name)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(train.experiments, "runner", lambda method: failing_runner)
+    monkeypatch.setattr("tfsubspace.data.build_datasets", lambda *a, **k: type("D", (), {"source": {}})())
+    with pytest.raises(ValueError, match="stop here"):
+        train.run(config, str(tmp_path))
+    assert seen == ["mixed_bfloat16"]
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("precision", "float16", "config.train.precision must be one of ('float32', 'mixed_float16', 'mixed_bfloat16')"),
+        ("precision", "bfloat16", "config.train.precision must be one of"),
+        ("jit_compile", None, "config.train.jit_compile must be True or False, got None."),
+    ],
+)
+def test_config_refuses_a_bad_precision_or_jit_compile_in_one_line(key, value, message):
+    from tfsubspace import config as config_lib
+
+    config = config_lib.base_config()
+    with config.unlocked():
+        config.train[key] = value
+    with pytest.raises(ValueError) as error:
+        config_lib.validate(config)
+    assert message in str(error.value) and "\n" not in str(error.value)
