@@ -71,6 +71,22 @@ def test_stateless_scope_maps_reads_records_assignments_and_collects_losses():
     assert len(scope.losses) == 1
 
 
+def test_stateless_scope_values_are_autocast_like_the_variables_own_value():
+    # Subspace.call maps float32 θ under a mixed policy: the inner layer's reads
+    # must see θ cast to its compute dtype (autocast=True) or left float32
+    # (autocast=False, e.g. batch-norm gamma), exactly as a stock layer's own read.
+    cast = keras.Variable(np.zeros(2, "float32"))
+    kept = keras.Variable(np.zeros(2, "float32"), autocast=False)
+    theta = tf.constant([1.0, 1.0 / 3.0])
+    with keras.src.backend.AutocastScope("float16"):
+        scope = keras.StatelessScope(state_mapping=[(cast, theta), (kept, theta)], initialize_variables=False)
+    with keras.src.backend.AutocastScope("float16"), scope:
+        read_cast, read_kept = cast.value, kept.value
+    assert (read_cast.dtype, read_kept.dtype) == (tf.float16, tf.float32)
+    np.testing.assert_array_equal(read_cast, tf.cast(theta, tf.float16))
+    np.testing.assert_array_equal(read_kept, theta)
+
+
 def test_trainer_and_saving_read_weights_through_the_layers_own_weights_and_variables():
     # Subspace overrides `weights`/`variables` to hide the inner layer's own
     # trainable variables and show its stacked copies; the trainer must read

@@ -28,6 +28,7 @@ INITS = ("independent", "point")
 AUGMENTATIONS = (None, "crop", "flip_crop")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
 SWA_PROTOCOLS = ("authors", "paper")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def base_config():
@@ -78,6 +79,13 @@ def base_config():
     config.train.standard_baseline = False
     # Label smoothing of the cross-entropy (001 §4.3 baseline); 0 = none.
     config.train.label_smoothing = 0.0
+    # Keras dtype policy of every model the run builds: "mixed_float16" or
+    # "mixed_bfloat16" keep the weights (subspace copies, θ) in float32 and run
+    # the layer math in half precision; float16 trains with loss scaling.
+    config.train.precision = "float32"
+    # XLA for the train step (model.compile(jit_compile=...)); off by default:
+    # 2-3x slower on this CPU (BUILD_NOTES.md).
+    config.train.jit_compile = False
 
     config.eval = ml_collections.ConfigDict()
     config.eval.batch_size = 1000
@@ -318,6 +326,8 @@ def validate(config):
     if not config.train.learning_rate > 0:
         _fail("train.learning_rate", f"must be > 0, got {config.train.learning_rate!r}.")
     _fraction(config.train.label_smoothing, "train.label_smoothing", closed=False)
+    _one_of(config.train.precision, "train.precision", PRECISIONS)
+    checks.boolean(config.train.jit_compile, "config.train.jit_compile")
     _positive_int(config, "eval.batch_size")
     _positive_int(config, "eval.batchnorm_steps", allow_none=True)
     alphas = config.eval.alphas

@@ -91,6 +91,9 @@ class SubspaceModel(keras.Model):
             trainable=False,
             name="alpha_coefficients",
             aggregation="only_first_replica",
+            # `call` copies it into the layers inside the model's AutocastScope:
+            # a mixed policy would otherwise round the point to float16/bfloat16.
+            autocast=False,
         )
         # Not tracked as a Keras metric: it would show up as a meaningless
         # `val_cos2` in evaluation logs. train_step reports it by hand.

@@ -3,7 +3,9 @@
 `pair_cos2` is the diversity penalty of paper 001 Eq. 5 for one pair (j, k):
 cos²(ω_j, ω_k) = ⟨ω_j, ω_k⟩² / (‖ω_j‖² ‖ω_k‖²), where each ω is the
 concatenation of all subspace weights of non-normalization layers (batch/layer
-norm parameters are excluded, paper 000 §D.3).
+norm parameters are excluded, paper 000 §D.3). It is computed in float32
+whatever the dtype policy: the stacked copies are float32 under a mixed policy,
+and a half-precision sum of squares would overflow (float16 tops at 65,504).
 
 Example:
 
@@ -36,7 +38,7 @@ def _pair_statistics(stack, j, k):
     One Gram matrix ω ωᵀ ([m, m], one pass over the weights; its gradient is
     one more) instead of slicing rows and multiplying element-wise.
     """
-    flat = tf.reshape(stack, (stack.shape[0], -1))
+    flat = tf.reshape(tf.cast(stack, tf.float32), (stack.shape[0], -1))
     gram = tf.matmul(flat, flat, transpose_b=True)
     if stack.shape[0] == 2:
         # Both pairs of a line are (0, 1) up to order and cos² is symmetric.

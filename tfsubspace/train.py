@@ -41,6 +41,7 @@ from tfsubspace import config as config_lib
 from tfsubspace import experiments, files, reporting
 from tfsubspace import workdir as workdir_lib
 from tfsubspace.callbacks import NonFiniteLossError
+from tfsubspace.experiments import common
 from tfsubspace.model import SubspaceModel
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/<name>.py file.", lock_config=True)
@@ -61,7 +62,8 @@ def run(config, workdir, title="tfsubspace", restart=False, extend=False):
     config_lib.validate(config)
     from tfsubspace import data
 
-    with workdir_lib.open_workdir(workdir, config, restart=restart, extend=extend) as record:
+    with common.precision(config), \
+            workdir_lib.open_workdir(workdir, config, restart=restart, extend=extend) as record:
         datasets = data.build_datasets(
             config.dataset.name,
             batch_size=config.train.batch_size,

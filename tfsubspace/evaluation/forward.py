@@ -74,11 +74,16 @@ def check_points(model, points, name="alphas"):
     return checked
 
 
+def _float32(outputs):
+    """Float outputs as float32: a mixed-precision model may end in float16/bfloat16 scores."""
+    return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32) if t.dtype.is_floating else t, outputs)
+
+
 def _forward(model):
     """`model(x, training=False)` traced once per model (kept on the model, not tracked by Keras)."""
     forward = getattr(model, "_tfsubspace_forward", None)
     if forward is None:
-        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        forward = tf.function(lambda x: _float32(model(x, training=False)), reduce_retracing=True)
         object.__setattr__(model, "_tfsubspace_forward", forward)
     return forward
 

@@ -5,6 +5,7 @@ and resumes from the last checkpoint, so every method of the binary trains
 with the same recipe and the same data (fair comparisons, paper 001 §4).
 """
 
+import contextlib
 import os
 
 import keras
@@ -95,9 +96,25 @@ def compile_model(model, config, steps_per_epoch, schedule=None):
         optimizer=build_optimizer(config, steps_per_epoch, schedule),
         loss=build_loss(config),
         metrics=["accuracy"],
-        jit_compile=False,  # 2-3x slower on CPU here (BUILD_NOTES.md)
+        jit_compile=config.train.jit_compile,  # default off: 2-3x slower on CPU here (BUILD_NOTES.md)
     )
     return model
+
+
+@contextlib.contextmanager
+def precision(config):
+    """Keras' global dtype policy set to config.train.precision inside, the previous one restored after.
+
+    Every model built inside (zoo model, subspace, baselines, baked models)
+    takes the policy; under "mixed_float16" `compile` wraps the optimizer in
+    `keras.optimizers.LossScaleOptimizer`.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.train.precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def checkpoint_directory(workdir, tag):

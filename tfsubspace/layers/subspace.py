@@ -18,6 +18,14 @@ keys of the stateless mapping.
 Frozen copies (`freeze_points`) live in a second, non-trainable stacked
 variable, so neither momentum nor weight decay can touch them.
 
+Mixed precision: the wrapper takes its dtype policy from the inner layer. The
+copies and `coefficients` are float32 variables created with
+`autocast=False`, so θ is formed in float32 even inside the call's
+`AutocastScope`; the inner layer then reads θ exactly as a stock layer reads
+its own float32 variable (a kernel is cast to the compute dtype, batch-norm
+gamma/beta stay float32). The wrapped layer at θ gives the bits of the stock
+layer holding θ (tests/test_mixed_precision.py).
+
 Example:
 
 >>> import numpy as np, keras, tfsubspace as ts
@@ -197,6 +205,8 @@ class Subspace(keras.layers.Layer):
             trainable=False,
             # Written inside train_step; every replica writes the same value.
             aggregation="only_first_replica",
+            # Read in float32 under a mixed policy too (see "Mixed precision").
+            autocast=False,
         )
         self._stacks = []
         self._strategy = None
@@ -303,6 +313,9 @@ class Subspace(keras.layers.Layer):
                 dtype=source.dtype,
                 trainable=kind == "free",
                 name=f"{name}_{suffix}",
+                # Storage, not an operand: θ is formed from the float32 copies
+                # and the inner layer casts θ to its compute dtype itself.
+                autocast=False,
             )
         stack.free, stack.frozen = variables["free"], variables["frozen"]
         stack.free_rows, stack.frozen_rows = free, frozen
