@@ -607,8 +607,11 @@ def plot_budget(cache, path):
                       label=f"{method}{' midpoint' if method != 'standard' else ''}, wd {decay:g}")
             axis.fill_between(epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                               color=colours[method], alpha=0.15)
+    budgets = sorted({e for by_epochs in series.values() for e in by_epochs})
     for axis, name in ((axes[0], "test accuracy (%)"), (axes[1], "test ECE (%)")):
         axis.set_xscale("log", base=2)
+        axis.set_xticks(budgets, [str(e) for e in budgets])
+        axis.minorticks_off()
         axis.set_xlabel("training epochs")
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
