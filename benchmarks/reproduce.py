@@ -536,6 +536,8 @@ def write_results_md(tables, verdicts, missing, cache, runtime_note):
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, no GPU (shared with "
         "other jobs while it ran: absolute times are noisy). " + runtime_note,
         "",
+        _provenance(cache),
+        "",
         "Noise: mean ± std over seeds; a difference counts when it exceeds 2 standard errors of the difference "
         "of means (see the docstring of reproduce.py); fewer than 3 seeds is 'not judged' with its sign shown.",
         "",
@@ -565,6 +567,33 @@ def write_results_md(tables, verdicts, missing, cache, runtime_note):
     lines.append("")
     with open(RESULTS_MD, "w") as f:
         f.write("\n".join(lines))
+
+
+def _provenance(cache):
+    """When and at which commits the cached runs finished, and each suite's wall-clock span."""
+    import datetime as _dt
+
+    def span(results):
+        stamps = [(r["reproduce"]["finished"], r["reproduce"]["seconds"]) for r in results
+                  if "finished" in r.get("reproduce", {})]
+        if not stamps:
+            return None
+        ends = [_dt.datetime.fromisoformat(f) for f, _ in stamps]
+        starts = [end - _dt.timedelta(seconds=sec) for end, (_, sec) in zip(ends, stamps)]
+        return min(starts), max(ends)
+
+    parts = []
+    for suite in ("quick", "full"):
+        keys = {r.key for runs in claims(suite).values() for r in runs}
+        results = [cache[k] for k in sorted(keys) if k in cache]
+        window = span(results)
+        if window:
+            commits = sorted({r["reproduce"].get("commit", "?") for r in results})
+            parts.append(f"{suite} suite: {len(results)}/{len(keys)} runs, started {window[0]:%Y-%m-%d %H:%M} and "
+                         f"finished {window[1]:%Y-%m-%d %H:%M} UTC (span "
+                         f"{(window[1] - window[0]).total_seconds() / 60:.0f} min, in one go or in pieces), "
+                         f"commits {', '.join(commits)}")
+    return "Runs: " + "; ".join(parts) + "." if parts else "Runs: none yet."
 
 
 def _has_numbers(row):
