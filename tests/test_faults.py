@@ -239,7 +239,7 @@ def test_spro_resumes_from_verified_vertex_checkpoints_without_retraining(tmp_pa
     grown = _simplex_weights(_spro_run(tmp_path))
     checkpoint = _vertex_checkpoint(tmp_path, 3)
     assert {p.name for p in checkpoint.iterdir()} == {"model.weights.h5", "state.json", "manifest.json"}
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):  # absl may sit at WARNING after other tests
         resumed = _spro_run(tmp_path)
     assert any("Resuming SPRO simplex 0 from 3 vertices" in r.getMessage() for r in caplog.records)
     assert [entry["vertex"] for entry in resumed.spro_history] == [1, 2]
@@ -292,7 +292,7 @@ def test_a_damaged_spro_vertex_checkpoint_is_skipped_with_a_warning_and_its_vert
         tmp_path, caplog, damage, reason):
     grown = _simplex_weights(_spro_run(tmp_path))
     damage(_vertex_checkpoint(tmp_path, 3))
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):  # absl may sit at WARNING after other tests
         resumed = _spro_run(tmp_path)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "SPRO" in r.getMessage()]
     assert len(warnings) == 1 and "vertices-00003" in warnings[0] and reason in warnings[0], warnings
