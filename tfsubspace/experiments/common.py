@@ -117,6 +117,14 @@ def precision(config):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def ensemble_of_points(model, points, datasets, config):
+    """`ts.evaluate.ensemble` of `points` of a SubspaceModel on the test set, batch norm recomputed at each."""
+    from tfsubspace import evaluate
+
+    return evaluate.ensemble(points, datasets.test, model=model, batchnorm_data=datasets.train_eval,
+                             batchnorm_steps=config.eval.batchnorm_steps, verbose=1)
+
+
 def checkpoint_directory(workdir, tag):
     """`workdir/checkpoints/<tag>`, created; refused if it is not a directory inside the workdir."""
     directory = os.path.join(workdir, "checkpoints", tag)

@@ -182,14 +182,7 @@ def run_connect(config, datasets, workdir):
             verbose=1,
         )
         seconds[f"evaluate_{shape_name}"] = time.time() - start
-        ensemble = evaluate.ensemble(
-            ensemble_alphas,
-            datasets.test,
-            model=model,
-            batchnorm_data=datasets.train_eval,
-            batchnorm_steps=config.eval.batchnorm_steps,
-            verbose=1,
-        )
+        ensemble = common.ensemble_of_points(model, ensemble_alphas, datasets, config)
         label = CURVE_NAMES[shape_name]
         for member in ensemble["members"]:
             if member["member"] == 0.5:

@@ -70,14 +70,7 @@ def random_ensemble(model, datasets, config):
     from tfsubspace import evaluate
 
     points = evaluate.random_points(model, config.eval.random_ensemble, seed=config.seed)
-    result = evaluate.ensemble(
-        points,
-        datasets.test,
-        model=model,
-        batchnorm_data=datasets.train_eval,
-        batchnorm_steps=config.eval.batchnorm_steps,
-        verbose=1,
-    )
+    result = common.ensemble_of_points(model, points, datasets, config)
     return {"points": points, "ensemble": result["ensemble"], "members": result["members"]}
 
 
