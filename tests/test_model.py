@@ -187,3 +187,32 @@ def test_freeze_points_rejects_indices_outside_the_shape():
     model = ts.convert(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), ts.Line())
     with pytest.raises(ValueError, match=r"`indices` must be a list of point indices in \[0, 1\]"):
         model.freeze_points([2])
+
+
+def _train_graph(model, data):
+    """The graph of one traced train_step of `model` on the batch `data`."""
+    import tensorflow as tf
+
+    model.optimizer.build(model.trainable_variables)
+    return tf.function(model.train_step).get_concrete_function(data).graph
+
+
+def test_cos2_picks_its_pair_once_from_the_summed_gram_matrix_whatever_the_number_of_weights():
+    # Per-weight pair picking put ~25 ops per weight in the train graph; their
+    # trace time made a simplex's first step several times the standard one.
+    x, y = tiny_data(16)
+    model = compiled(ts.convert(small_cnn(), ts.Simplex(4), seed=0))
+    graph = _train_graph(model, (x, y))
+    types = [op.type for op in graph.get_operations()]
+    assert len(ts.regularizers.penalized_groups(model.subspace_layers)) == 4
+    assert types.count("GatherNd") == 1
+
+
+def test_a_line_draws_no_pair_and_its_penalty_is_the_cos2_of_its_two_endpoints():
+    sampler = ts.Sampler(ts.Line(), num_layers=2, seed=5)
+    assert [tuple(int(v) for v in sampler.pair(step)) for step in range(4)] == [(0, 1)] * 4
+    model = ts.convert(small_cnn(), ts.Line(), seed=0)
+    w = [np.concatenate([group[i].numpy().ravel() for layer in model.subspace_layers if not layer.is_normalization
+                         for group in layer.subspace_weights.values()]).astype(np.float64) for i in (0, 1)]
+    expected = np.dot(w[0], w[1]) ** 2 / (np.dot(w[0], w[0]) * np.dot(w[1], w[1]))
+    assert float(ts.regularizers.pair_cos2(model.subspace_layers, 1, 0)) == pytest.approx(expected, rel=1e-5)

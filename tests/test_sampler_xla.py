@@ -44,10 +44,10 @@ def test_counter_random_numbers_are_uniform_and_keyed_on_both_seed_words():
 def test_cos2_of_a_sampled_pair_compiles_once_under_xla_with_the_pair_as_a_runtime_value():
     # Slicing gram[j, k] by the sampled pair made XLA treat j, k as compile-time
     # constants: a simplex(6) train step recompiled (seconds) at every new pair.
-    from tfsubspace.regularizers import _pair_statistics
+    from tfsubspace.regularizers import gram_matrix, pair_statistics
 
     stack = tf.constant(np.random.default_rng(0).normal(size=(6, 4, 3)), tf.float32)
-    statistics = tf.function(lambda j, k: _pair_statistics(stack, j, k), jit_compile=True)
+    statistics = tf.function(lambda j, k: pair_statistics(gram_matrix([stack]), j, k), jit_compile=True)
     spec = tf.TensorSpec([], tf.int64)
     # Lowering with symbolic j, k fails when they must be constants.
     assert "gather" in statistics.experimental_get_compiler_ir(spec, spec)(stage="hlo")

@@ -27,23 +27,34 @@ def _constant(value):
     return tf.constant(value, tf.uint64)
 
 
-def _mix(x):
-    """SplitMix64's finalizer: a bijection of uint64 with good avalanche."""
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _constant(30))) * _constant(_MIX_1)
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _constant(27))) * _constant(_MIX_2)
-    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _constant(31)))
+def _mixer():
+    """SplitMix64's finalizer, a bijection of uint64 with good avalanche.
+
+    Its five constants are made once per `bits` call, not once per use: the
+    train graph holds the sampler's draws, and each op in it costs trace time.
+    """
+    shift_30, shift_27, shift_31 = _constant(30), _constant(27), _constant(31)
+    mix_1, mix_2 = _constant(_MIX_1), _constant(_MIX_2)
+
+    def mix(x):
+        x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, shift_30)) * mix_1
+        x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, shift_27)) * mix_2
+        return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, shift_31))
+
+    return mix
 
 
 def bits(shape, seed):
     """uint64 hashes of (seed[0], seed[1], position) for every position of `shape`."""
     seed = tf.cast(tf.reshape(seed, [2]), tf.int64)
-    key = _mix(tf.bitcast(seed[0], tf.uint64) + _constant(_GOLDEN))
-    key = _mix(tf.bitwise.bitwise_xor(key, tf.bitcast(seed[1], tf.uint64)))
+    mix = _mixer()
+    key = mix(tf.bitcast(seed[0], tf.uint64) + _constant(_GOLDEN))
+    key = mix(tf.bitwise.bitwise_xor(key, tf.bitcast(seed[1], tf.uint64)))
     size = 1
     for dim in shape:
         size *= int(dim)
     positions = tf.range(1, size + 1, dtype=tf.int64)
-    values = _mix(key + tf.bitcast(positions, tf.uint64) * _constant(_GOLDEN))
+    values = mix(key + tf.bitcast(positions, tf.uint64) * _constant(_GOLDEN))
     return tf.reshape(values, shape)
 
 

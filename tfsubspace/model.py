@@ -195,8 +195,10 @@ class SubspaceModel(keras.Model):
     def write_coefficients(self, coefficients):
         """Writes coefficients into every subspace layer: [m] (shared) or [L, m]."""
         coefficients = ops.convert_to_tensor(coefficients)
-        for index, layer in enumerate(self.subspace_layers):
-            row = coefficients if len(coefficients.shape) == 1 else coefficients[index]
+        layers = self.subspace_layers
+        # One unstack, not a strided slice (and its three constants) per layer.
+        rows = [coefficients] * len(layers) if len(coefficients.shape) == 1 else ops.unstack(coefficients, len(layers))
+        for layer, row in zip(layers, rows):
             layer.coefficients.assign(row)
 
     # -- Keras hooks --------------------------------------------------------

@@ -32,15 +32,24 @@ def penalized_groups(layers):
     return [stack for layer in layers for stack in layer.stacked_weights(include_normalization=False)]
 
 
-def _pair_statistics(stack, j, k):
-    """⟨ω_j, ω_k⟩, ‖ω_j‖², ‖ω_k‖² of one weight's stacked copies.
+def gram_matrix(stacks):
+    """Σ over weights of ω ωᵀ: the [m, m] inner products of the copies, in float32.
 
-    One Gram matrix ω ωᵀ ([m, m], one pass over the weights; its gradient is
-    one more) instead of slicing rows and multiplying element-wise.
+    One matmul per weight (one pass over it; its gradient one more), summed
+    before any pair is picked: every per-pair op then exists once, not once per
+    weight, which keeps the train graph (and its trace) small.
     """
-    flat = tf.reshape(tf.cast(stack, tf.float32), (stack.shape[0], -1))
-    gram = tf.matmul(flat, flat, transpose_b=True)
-    if stack.shape[0] == 2:
+    total = None
+    for stack in stacks:
+        flat = tf.reshape(tf.cast(stack, tf.float32), (stack.shape[0], -1))
+        gram = tf.matmul(flat, flat, transpose_b=True)
+        total = gram if total is None else total + gram
+    return total
+
+
+def pair_statistics(gram, j, k):
+    """⟨ω_j, ω_k⟩, ‖ω_j‖², ‖ω_k‖² read from a Gram matrix of the copies."""
+    if gram.shape[0] == 2:
         # Both pairs of a line are (0, 1) up to order and cos² is symmetric.
         return gram[0, 1], gram[0, 0], gram[1, 1]
     # A gather, not gram[j, k]: XLA needs the begin of a strided slice at
@@ -52,10 +61,8 @@ def _pair_statistics(stack, j, k):
 
 def pair_cos2(layers, j, k):
     """cos² between endpoints j and k over all penalized weights of `layers`."""
-    dot = norm_j = norm_k = 0.0
-    for stack in penalized_groups(layers):
-        group_dot, group_norm_j, group_norm_k = _pair_statistics(stack, j, k)
-        dot = dot + group_dot
-        norm_j = norm_j + group_norm_j
-        norm_k = norm_k + group_norm_k
+    gram = gram_matrix(penalized_groups(layers))
+    if gram is None:
+        return tf.constant(0.0)
+    dot, norm_j, norm_k = pair_statistics(gram, j, k)
     return ops.square(dot) / (norm_j * norm_k + _EPSILON)

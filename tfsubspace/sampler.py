@@ -79,6 +79,9 @@ class Sampler:
     def pair(self, step):
         """A random pair (j, k), j ≠ k, of endpoint indices for the cos² penalty."""
         m = self.shape.num_points
+        if m == 2:
+            # A line has one pair: no draw, and ~45 fewer ops in the train graph.
+            return tf.constant(0, tf.int64), tf.constant(1, tf.int64)
         seed = self._stateless_seed(step, _PAIR_STREAM)
         draws = counter_random.integers([2], seed, 2**30)
         first = draws[0] % m

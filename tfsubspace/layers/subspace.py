@@ -144,7 +144,7 @@ class _Stack:
             c = ops.cast(c, variable.dtype)
             # One matmul [1, n] x [n, size]: fewer graph ops than tensordot.
             flat = ops.reshape(variable, (len(rows), -1))
-            term = ops.reshape(ops.matmul(c[None, :], flat), variable.shape[1:])
+            term = ops.reshape(ops.matmul(ops.expand_dims(c, 0), flat), variable.shape[1:])
             total = term if total is None else total + term
         return total
 
