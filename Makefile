@@ -14,6 +14,9 @@ $(VENV)/.installed: setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,cv]'
+	# gRPC request protos for the serving test; its wheel requires `tensorflow`,
+	# which would land beside tensorflow-cpu: no deps (BUILD_NOTES.md).
+	$(PY) -m pip install --quiet --no-deps tensorflow-serving-api==2.21.0
 	touch $@
 
 # Fashion-MNIST offline from Debian; without root or apt the loader falls back to tfds.
