@@ -218,6 +218,6 @@ def test_multi_worker_without_a_valid_tf_config_is_one_line_error(monkeypatch, t
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_the_chief_is_worker_zero_unless_the_cluster_names_one():
+def test_tf_config_with_a_chief_task_counts_the_chief_among_the_tasks():
     assert distribution.parse_tf_config(
         '{"cluster": {"chief": ["h:0"], "worker": ["h:1"]}, "task": {"type": "chief", "index": 0}}') == ("chief", 0, 2)
