@@ -6,6 +6,7 @@ resume. The binary runs instrumented by tests/distributed_binary.py (α and weig
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -142,7 +143,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device_with_one_alpha_per_step
 def test_two_workers_match_one_process_write_only_on_the_chief_and_resume(single, tmp_path):
     workdir, tmpdir = tmp_path / "run", tmp_path / "tmp"
     tmpdir.mkdir()
-    two_workers(workdir, tmp_path / "record", tmpdir)
+    logs = two_workers(workdir, tmp_path / "record", tmpdir)
     reference = weights(single)
     chief, other = weights(tmp_path / "record", 0), weights(tmp_path / "record", 1)
     assert_same_weights(reference, chief)
@@ -153,7 +154,10 @@ def test_two_workers_match_one_process_write_only_on_the_chief_and_resume(single
         drawn = alphas(tmp_path / "record", task)
         assert sorted(drawn) == [(step, task) for step in range(STEPS)]
         assert all(row == expected[(step, 0)] for (step, _), row in drawn.items()), task
-    # Only the chief wrote the workdir; the other worker's temporary directory is gone.
+    # Only the chief wrote the workdir; the other worker wrote into a temporary directory, now gone.
+    assert "Not the chief" not in logs[0]
+    temporary = re.search(r"Not the chief: this worker writes into (\S+) ", logs[1]).group(1)
+    assert os.path.dirname(temporary) == str(tmpdir) and not os.path.exists(temporary)
     assert (workdir / "results.json").exists() and (workdir / "model.keras").exists()
     assert os.listdir(tmpdir) == []
     checkpoints = workdir / "checkpoints" / "subspace"
@@ -216,6 +220,17 @@ def test_multi_worker_without_a_valid_tf_config_is_one_line_error(monkeypatch, t
     with pytest.raises(ValueError) as error:
         distribution.make_strategy(config)  # refused before any strategy is created
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_logical_cpus_after_tensorflow_started_is_one_line_error():
+    import tensorflow as tf
+
+    tf.constant(0.0) + 1.0  # TensorFlow's devices are initialised from here on
+    config = config_lib.base_config()
+    config.distribution, config.distribution_devices = "mirrored", 2
+    with pytest.raises(ValueError, match=r"^config.distribution_devices=2: TensorFlow's devices are already "
+                                         r"initialised in this process; choose the strategy before"):
+        distribution.make_strategy(config)
 
 
 def test_tf_config_with_a_chief_task_counts_the_chief_among_the_tasks():

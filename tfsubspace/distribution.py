@@ -39,7 +39,15 @@ _TASK_TYPES = ("chief", "worker")
 
 
 def check_distribution(distribution, devices, name="config.distribution"):
-    """Checks the pair of config values; returns (distribution, devices or 0)."""
+    """Checks the pair of config values; returns (distribution, devices or 0).
+
+    >>> check_distribution("mirrored", None)
+    ('mirrored', 0)
+    >>> check_distribution("none", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: config.distribution_devices (logical CPU devices) applies to distribution='mirrored' only, ...
+    """
     checks.one_of(distribution, name, DISTRIBUTIONS)
     devices = checks.integer(devices, "config.distribution_devices", minimum=0, allow_none=True) or 0
     if devices and distribution != "mirrored":
@@ -151,7 +159,11 @@ def is_chief(strategy):
 
 
 def barrier(strategy):
-    """Returns when every replica of `strategy` has reached it (one all-reduce)."""
+    """Returns when every replica of `strategy` has reached it (one all-reduce).
+
+    >>> import tensorflow as tf
+    >>> barrier(tf.distribute.get_strategy())  # one replica: returns at once
+    """
     import tensorflow as tf
 
     total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
@@ -171,6 +183,11 @@ def worker_workdir(strategy, workdir):
     before the chief opens the workdir, then writes only there; the directory
     is removed on exit. `workdir` must therefore be readable by every worker
     (a shared file system when the workers run on several machines).
+
+    >>> import tensorflow as tf
+    >>> with worker_workdir(tf.distribute.get_strategy(), "runs/line") as path:  # one process: the chief
+    ...     path
+    'runs/line'
     """
     chief = is_chief(strategy)
     if chief:
@@ -178,6 +195,8 @@ def worker_workdir(strategy, workdir):
         yield workdir
         return
     temporary = tempfile.mkdtemp(prefix="tfsubspace-worker-")
+    logging.info("Not the chief: this worker writes into %s (removed at the end), the chief into %s.",
+                 temporary, workdir)
     try:
         for name in _COPIED:
             source = os.path.join(workdir, name)
