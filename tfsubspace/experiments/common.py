@@ -74,8 +74,11 @@ def build_optimizer(config, steps_per_epoch, schedule=None):
 def build_model(config, datasets, seed=None):
     """The configured zoo model, initialised from `seed` (default config.seed).
 
-    Under a `tf.distribute` strategy of more than one replica its batch norm
-    is synchronized (statistics of the global batch, as on one device).
+    Under a `tf.distribute` strategy (config.distribution other than "none")
+    its batch norm is synchronized: statistics of the global batch, as on one
+    device. Also on one replica, so that a run's numbers do not depend on the
+    number of devices beyond rounding (Keras' synchronized moments are
+    one-pass, the local ones two-pass; BUILD_NOTES.md).
     """
     import inspect
 
@@ -87,8 +90,7 @@ def build_model(config, datasets, seed=None):
     kwargs = dict(config.model.kwargs)
     if config.model.dropout:
         kwargs["dropout"] = config.model.dropout
-    if (tf.distribute.get_strategy().num_replicas_in_sync > 1
-            and "synchronized" in inspect.signature(MODELS[config.model.name]).parameters):
+    if tf.distribute.has_strategy() and "synchronized" in inspect.signature(MODELS[config.model.name]).parameters:
         kwargs["synchronized"] = True
     return get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **kwargs)
 
