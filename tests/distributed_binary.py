@@ -35,7 +35,9 @@ def recorded_coefficients(self, step):
 
 def recorded_fit(model, datasets, config, workdir, tag, *args, **kwargs):
     result = _fit(model, datasets, config, workdir, tag, *args, **kwargs)
-    np.savez(os.path.join(RECORD_DIR, f"{tag}-{TASK}.npz"), **{f"{i:03d}:{v.path}": v.numpy() for i, v in enumerate(model.weights)})
+    # Keys numbered: variable paths repeat across subspace layers (`kernel_copies`).
+    arrays = {f"{i:03d}:{v.path}": v.numpy() for i, v in enumerate(model.weights)}
+    np.savez(os.path.join(RECORD_DIR, f"{tag}-{TASK}.npz"), **arrays)
     return result
 
 

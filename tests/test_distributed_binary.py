@@ -125,7 +125,8 @@ def single(tmp_path_factory):
     """Two one-process references: "none", and "mirrored" on one device (synchronized batch norm)."""
     root = tmp_path_factory.mktemp("single")
     finish([start(root / "none", root / "none_record"),
-            start(root / "one", root / "one_record", "--config.distribution=mirrored", "--config.distribution_devices=1")])
+            start(root / "one", root / "one_record", "--config.distribution=mirrored",
+                  "--config.distribution_devices=1")])
     return root
 
 
@@ -215,6 +216,7 @@ def test_bad_distribution_config_is_one_line_error(distribution, devices, messag
         ('{"cluster": {"worker": ["h:1"]}}', "must be an object with `cluster` and `task` objects"),
         ('{"cluster": {"ps": ["h:1"]}, "task": {"type": "ps", "index": 0}}', "cluster.ps must be a non-empty list"),
         ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "chief", "index": 0}}', "task.type must be one of"),
+        ('{"cluster": {}, "task": {"type": "worker", "index": 0}}', "cluster must list `worker`"),
         ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 2}}',
          "task.index must be an integer in [0, 1]"),
     ],

@@ -61,7 +61,8 @@ def parse_tf_config(text):
     where = "the TF_CONFIG environment variable"
     if not text:
         raise ValueError(f"config.distribution='multi_worker' needs {where}: JSON such as "
-                         '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}')
+                         '{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                         '"task": {"type": "worker", "index": 0}}')
     try:
         value = json.loads(text)
     except ValueError as error:
@@ -76,7 +77,8 @@ def parse_tf_config(text):
             raise ValueError(f"{where}: cluster.{kind} must be a non-empty list of 'host:port' strings under a "
                              f"key in {_TASK_TYPES}, got {addresses!r:.120}")
     if "worker" not in cluster and "chief" not in cluster:
-        raise ValueError(f"{where}: cluster must list `worker` (and optionally `chief`) addresses, got {sorted(cluster)}")
+        raise ValueError(f"{where}: cluster must list `worker` (and optionally `chief`) addresses, "
+                         f"got {sorted(cluster)}")
     kind, index = task.get("type"), task.get("index")
     if kind not in cluster:
         raise ValueError(f"{where}: task.type must be one of the cluster's {sorted(cluster)}, got {kind!r}")
