@@ -16,7 +16,7 @@ True
 
 import ml_collections
 
-from tfsubspace import checks
+from tfsubspace import checks, distribution
 from tfsubspace.experiments import METHODS
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
@@ -36,6 +36,11 @@ def base_config():
     config = ml_collections.ConfigDict()
     config.seed = 0
     config.method = "subspace"
+    # tf.distribute strategy of the binary (tfsubspace/distribution.py): "none",
+    # "mirrored" (every visible GPU, or distribution_devices logical CPUs) or
+    # "multi_worker" (MultiWorkerMirroredStrategy, cluster from TF_CONFIG).
+    config.distribution = "none"
+    config.distribution_devices = ml_collections.FieldReference(None, field_type=int)
 
     config.dataset = ml_collections.ConfigDict()
     config.dataset.name = "fashion_mnist"
@@ -198,7 +203,7 @@ def _model_kwargs(config):
     from tfsubspace.models import MODELS as ZOO
 
     allowed = [p for p in inspect.signature(ZOO[config.model.name]).parameters
-               if p not in ("input_shape", "num_classes", "dropout")]
+               if p not in ("input_shape", "num_classes", "dropout", "synchronized")]
     for key in config.model.kwargs:
         if key not in allowed:
             _fail(f"model.kwargs.{key}", f"is not an argument of {config.model.name}; allowed: {allowed}.")
@@ -298,6 +303,7 @@ def validate(config):
     """Checks every value; raises ValueError naming the key and what is allowed."""
     _one_of(config.method, "method", tuple(METHODS))
     checks.seed(config.seed, "config.seed")
+    distribution.check_distribution(config.distribution, config.distribution_devices)
     _one_of(config.dataset.name, "dataset.name", DATASETS)
     _one_of(config.dataset.augment, "dataset.augment", AUGMENTATIONS)
     _positive_int(config, "dataset.pad_to", allow_none=True)

@@ -221,10 +221,10 @@ class Bezier(_Curve):
     def __init__(self, num_bends=1):
         self.num_bends = _check_num_bends(num_bends)
         degree = self.num_bends + 1
-        self._binomials = tf.constant(
-            [math.comb(degree, i) for i in range(degree + 1)], dtype=tf.float32
-        )
-        self._powers = tf.range(degree + 1, dtype=tf.float32)
+        # numpy, not tf.constant: a Shape made at import time (connect.DEFAULT_SHAPE) must not
+        # initialise TensorFlow's devices before the binary picks its strategy (distribution.py).
+        self._binomials = np.array([math.comb(degree, i) for i in range(degree + 1)], dtype=np.float32)
+        self._powers = np.arange(degree + 1, dtype=np.float32)
 
     @property
     def num_points(self):

@@ -60,9 +60,14 @@ def run(config, workdir, title="tfsubspace", restart=False, extend=False):
     `restart` / `extend`: see `tfsubspace.workdir.open_workdir`.
     """
     config_lib.validate(config)
-    from tfsubspace import data
+    from tfsubspace import data, distribution
 
-    with common.precision(config), \
+    # First: MultiWorkerMirroredStrategy and logical CPUs must precede every other TensorFlow op.
+    strategy = distribution.make_strategy(config)
+    chief = distribution.is_chief(strategy)
+    # Models, optimizers, metrics and checkpoint restores are all created inside the scope; a
+    # non-chief worker writes into a temporary copy of the workdir (removed at the end).
+    with strategy.scope(), distribution.worker_workdir(strategy, workdir) as workdir, common.precision(config), \
             workdir_lib.open_workdir(workdir, config, restart=restart, extend=extend) as record:
         datasets = data.build_datasets(
             config.dataset.name,
@@ -91,8 +96,9 @@ def run(config, workdir, title="tfsubspace", restart=False, extend=False):
                 _export(final_model, path)
             results["savedmodel"] = path
         paths = reporting.report(results, workdir, title=title)
-    print(reporting.markdown_table(results), flush=True)
-    print("Wrote " + ", ".join(sorted(paths.values())), flush=True)
+    if chief:
+        print(reporting.markdown_table(results), flush=True)
+        print("Wrote " + ", ".join(sorted(paths.values())), flush=True)
     return results
 
 

@@ -11,7 +11,7 @@ import os
 import keras
 from absl import logging
 
-from tfsubspace import checkpointing, files
+from tfsubspace import checkpointing, distribution, files
 from tfsubspace.callbacks import StopOnNonFiniteLoss, SubspaceGeometry
 from tfsubspace.model import SubspaceModel
 
@@ -72,13 +72,26 @@ def build_optimizer(config, steps_per_epoch, schedule=None):
 
 
 def build_model(config, datasets, seed=None):
-    """The configured zoo model, initialised from `seed` (default config.seed)."""
-    from tfsubspace.models import get_model
+    """The configured zoo model, initialised from `seed` (default config.seed).
+
+    Under a `tf.distribute` strategy (config.distribution other than "none")
+    its batch norm is synchronized: statistics of the global batch, as on one
+    device. Also on one replica, so that a run's numbers do not depend on the
+    number of devices beyond rounding (Keras' synchronized moments are
+    one-pass, the local ones two-pass; BUILD_NOTES.md).
+    """
+    import inspect
+
+    import tensorflow as tf
+
+    from tfsubspace.models import MODELS, get_model
 
     keras.utils.set_random_seed(config.seed if seed is None else seed)
     kwargs = dict(config.model.kwargs)
     if config.model.dropout:
         kwargs["dropout"] = config.model.dropout
+    if tf.distribute.has_strategy() and "synchronized" in inspect.signature(MODELS[config.model.name]).parameters:
+        kwargs["synchronized"] = True
     return get_model(config.model.name, input_shape=datasets.input_shape, num_classes=datasets.num_classes, **kwargs)
 
 
@@ -168,12 +181,14 @@ def fit(model, datasets, config, workdir, tag, callbacks=(), epochs=None, order_
         checkpoint,
     ]
     if initial_epoch < epochs:
+        validation = datasets.validation
         model.fit(
-            datasets.train_epochs(initial_epoch, order_seed=order_seed),
+            # Under multi_worker each worker keeps its part of every global batch.
+            distribution.shard_by_data(datasets.train_epochs(initial_epoch, order_seed=order_seed)),
             steps_per_epoch=datasets.steps_per_epoch,
             initial_epoch=initial_epoch,
             epochs=epochs,
-            validation_data=datasets.validation,
+            validation_data=None if validation is None else distribution.shard_by_data(validation),
             callbacks=all_callbacks,
             verbose=2,
         )

@@ -42,6 +42,7 @@ def cresnet20(
     width=16,
     output_activation=None,
     name="cresnet20",
+    synchronized=False,
 ):
     """Builds the CIFAR ResNet-20.
 
@@ -62,6 +63,9 @@ def cresnet20(
             2x and 4x as many. 16 gives the standard ResNet-20.
         output_activation: None for logits, or "softmax" for probabilities.
         name: Name of the returned model.
+        synchronized: BatchNorm statistics over the global batch of all
+            replicas under a `tf.distribute` strategy (the binary sets it
+            when training on more than one replica).
 
     Returns:
         An uncompiled ``keras.Model`` mapping ``(batch, *input_shape)`` images
@@ -84,18 +88,19 @@ def cresnet20(
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = _conv3x3(width, strides=1, name="stem_conv")(inputs)
-    x = _batch_norm("stem_bn")(x)
+    x = _batch_norm("stem_bn", synchronized)(x)
     x = layers.ReLU(name="stem_relu")(x)
     for stage, filters in enumerate((width, 2 * width, 4 * width), start=1):
         for block in range(1, _BLOCKS_PER_STAGE + 1):
             downsample = stage > 1 and block == 1
-            x = _basic_block(x, filters, downsample, prefix=f"stage{stage}_block{block}")
+            x = _basic_block(x, filters, downsample, prefix=f"stage{stage}_block{block}",
+                             synchronized=synchronized)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     outputs = layers.Dense(num_classes, kernel_initializer="he_normal", name="logits")(x)
     return keras.Model(inputs, output_head(outputs, output_activation), name=name)
 
 
-def _basic_block(x, filters, downsample, prefix):
+def _basic_block(x, filters, downsample, prefix, synchronized=False):
     """conv3x3-BN-ReLU-conv3x3-BN, plus shortcut, then ReLU (open_lth's Block)."""
     shortcut = x
     if downsample:
@@ -106,10 +111,10 @@ def _basic_block(x, filters, downsample, prefix):
         x = _conv3x3(filters, strides=2, padding="valid", name=f"{prefix}_conv1")(x)
     else:
         x = _conv3x3(filters, strides=1, name=f"{prefix}_conv1")(x)
-    x = _batch_norm(f"{prefix}_bn1")(x)
+    x = _batch_norm(f"{prefix}_bn1", synchronized)(x)
     x = layers.ReLU(name=f"{prefix}_relu1")(x)
     x = _conv3x3(filters, strides=1, name=f"{prefix}_conv2")(x)
-    x = _batch_norm(f"{prefix}_bn2")(x)
+    x = _batch_norm(f"{prefix}_bn2", synchronized)(x)
 
     # open_lth projects whenever the shape changes (only at a downsampling
     # block here, since the stem already has `width` filters).
@@ -122,7 +127,7 @@ def _basic_block(x, filters, downsample, prefix):
             kernel_initializer="he_normal",
             name=f"{prefix}_shortcut_conv",
         )(shortcut)
-        shortcut = _batch_norm(f"{prefix}_shortcut_bn")(shortcut)
+        shortcut = _batch_norm(f"{prefix}_shortcut_bn", synchronized)(shortcut)
     x = layers.Add(name=f"{prefix}_add")([x, shortcut])
     return layers.ReLU(name=f"{prefix}_relu")(x)
 
@@ -140,6 +145,6 @@ def _conv3x3(filters, strides, name, padding="same"):
     )
 
 
-def _batch_norm(name):
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def _batch_norm(name, synchronized=False):
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=synchronized, name=name)
 

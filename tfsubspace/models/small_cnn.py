@@ -38,6 +38,7 @@ def small_cnn(
     dropout=0.0,
     output_activation=None,
     name="small_cnn",
+    synchronized=False,
 ):
     """Builds the small CNN: three conv stages -> global average pool -> Dense.
 
@@ -57,6 +58,9 @@ def small_cnn(
             layer is created when it is 0.
         output_activation: None for logits, or "softmax" for probabilities.
         name: Name of the returned model.
+        synchronized: BatchNorm statistics over the global batch of all
+            replicas under a `tf.distribute` strategy (the binary sets it
+            when training on more than one replica).
 
     Returns:
         An uncompiled ``keras.Model`` mapping ``(batch, *input_shape)`` images
@@ -93,7 +97,8 @@ def small_cnn(
             kernel_initializer="he_normal",
             name=f"{prefix}_conv",
         )(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{prefix}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=synchronized,
+                                      name=f"{prefix}_bn")(x)
         x = layers.ReLU(name=f"{prefix}_relu")(x)
         if stage < 3:
             x = layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
