@@ -173,3 +173,106 @@ def test_bad_arguments_fail_in_one_line(sets, kwargs, message):
 def test_a_plain_model_refuses_points():
     with pytest.raises(ValueError, match="must be a ts.SubspaceModel"):
         ts.evaluate.shift(dense_net(), {"noise": {1: data()}}, clean_data=data(), alphas=[0.5])
+
+
+# ---------------------------------------------------------------- the binary with config.eval.shift
+
+
+def test_binary_scores_a_line_under_shift_from_a_cache_filled_by_hand(tmp_path):
+    """Runs without the generator extra: the sets are ours, written in the cache format (checksums and all)."""
+    import json
+
+    import conftest
+
+    from tfsubspace import data
+    from tfsubspace.data import corrupted as corrupted_data
+
+    examples, cache = 48, tmp_path / "cache"
+    _, (x_test, y_test) = data.load_arrays("fashion_mnist")
+    x, y = x_test[:examples], y_test[:examples]
+    directory = corrupted_data.cache_directory(cache, x, y, seed=0)
+    padded = corrupted_data.pad(x).astype(np.int64)
+    rng = np.random.default_rng(0)
+    ours = {
+        ("gaussian_noise", 1): padded + rng.normal(0, 20, padded.shape),
+        ("gaussian_noise", 3): padded + rng.normal(0, 90, padded.shape),
+        ("contrast", 1): padded * 0.7,
+        ("contrast", 3): padded * 0.2,
+    }
+    ours = {key: np.clip(v, 0, 255).astype(np.uint8) for key, v in ours.items()}
+    for (corruption, severity), images in ours.items():
+        corrupted_data.save_set(directory, corruption, severity, images, y)
+    workdir = tmp_path / "run"
+    conftest.run_binary(
+        "fashion_mnist_line.py", workdir, "--config.train.epochs=1", "--config.train.warmup_epochs=0",
+        "--config.dataset.train_subset=512", "--config.model.name=mlp", "--config.train.standard_baseline=False",
+        "--config.eval.alphas=(0.0, 0.5, 1.0)", "--config.eval.export=False",
+        "--config.eval.shift.enabled=True", "--config.eval.shift.corruptions=('gaussian_noise', 'contrast')",
+        "--config.eval.shift.severities=(1, 3)", f"--config.eval.shift.examples={examples}",
+        f"--config.eval.shift.cache_dir={cache}",
+    )
+    shift = json.loads((workdir / "results.json").read_text())["shift"]
+    assert shift["corruptions"] == ["gaussian_noise", "contrast"] and shift["best_severity"] == 3
+    assert [c["alpha"] for c in shift["clean"]] == [0.0, 0.5, 1.0]
+    # The same numbers from the saved model on our arrays, preprocessed by hand (crop 32 -> 28, normalize).
+    model = keras.models.load_model(workdir / "model.keras")
+    info = data.DATASET_INFO["fashion_mnist"]
+    sets = data.build_datasets("fashion_mnist", batch_size=128, train_subset=512, eval_batch_size=1000)
+    changes = {}
+    for clean in shift["clean"]:
+        model.set_alpha(clean["alpha"])
+        clean_accuracy = np.mean(np.argmax(model.predict(sets.test, verbose=0), 1) == y_test)
+        assert clean["accuracy"] == pytest.approx(clean_accuracy)
+        for (corruption, severity), images in ours.items():
+            inputs = (images[:, 2:30, 2:30].astype("float32") / 255.0 - info.mean[0]) / info.std[0]
+            accuracy = np.mean(np.argmax(model.predict(inputs, verbose=0), 1) == y)
+            row = next(r for r in shift["rows"] if r["alpha"] == clean["alpha"] and r["corruption"] == corruption
+                       and r["severity"] == severity)
+            assert row["accuracy"] == pytest.approx(accuracy), (corruption, severity)
+            assert row["relative_change"] == pytest.approx((accuracy - clean_accuracy) / clean_accuracy)
+            if severity == 3:
+                changes.setdefault(corruption, []).append(row["relative_change"])
+    for corruption, values in changes.items():
+        assert shift["best_alpha"][corruption]["alpha"] == [0.0, 0.5, 1.0][int(np.argmax(values))]
+    assert (workdir / "shift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (workdir / "results.md").read_text()
+    assert "Dataset shift (fashion_mnist_c, 48 examples per set)" in report and "| contrast | α = " in report
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("source", "mnist_c", "config.eval.shift.source must be one of ('fashion_mnist_c', 'cifar10_corrupted'"),
+        ("corruptions", ("fog", "rain"), "config.eval.shift.corruptions must be None (all) or distinct names"),
+        ("severities", (0, 1), "config.eval.shift.severities entries must be an integer in [1, 5], got 0."),
+        ("severities", (), "config.eval.shift.severities must be a non-empty list"),
+        ("examples", 0, "config.eval.shift.examples must be an integer >= 1 or None, got 0."),
+        ("best_severity", 4, "config.eval.shift.best_severity must be one of config.eval.shift.severities (1, 2, 3)"),
+        ("seed", -1, "config.eval.shift.seed must be an integer in [0, 2**31 - 2], got -1."),
+    ],
+)
+def test_bad_shift_config_values_fail_in_one_line(key, value, message):
+    from tfsubspace import config as config_lib
+
+    config = config_lib.base_config()
+    config.eval.shift.severities = (1, 2, 3)
+    config.eval.shift[key] = value
+    with pytest.raises(ValueError) as error:
+        config_lib.validate(config)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_shift_source_must_match_the_dataset():
+    from tfsubspace import config as config_lib
+
+    config = config_lib.base_config()
+    config.eval.shift.enabled = True
+    config.eval.shift.source = "cifar10_corrupted"
+    with pytest.raises(ValueError, match=r"needs dataset.name='cifar10', got 'fashion_mnist'"):
+        config_lib.validate(config)
+    config.eval.shift.source = "imagenet2012_corrupted"
+    with pytest.raises(ValueError, match="needs an ImageNet model"):
+        config_lib.validate(config)
+    config.dataset.name = "cifar10"
+    config.eval.shift.source = "cifar10_corrupted"
+    assert config_lib.validate(config) is config
