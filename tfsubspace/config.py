@@ -328,7 +328,7 @@ def _validate_shift(config):
               f"(mean over severities), got {best}.")
     if shift.enabled and shift.source == "imagenet2012_corrupted":
         _fail("eval.shift.source", "'imagenet2012_corrupted' needs an ImageNet model, which the binary does not train; "
-              "score one with ts.evaluate.shift(model, ts.data.imagenet2012_corrupted(...), clean_data=...).")
+              "score one with ts.evaluate.shift(model, tfsubspace.data.imagenet2012_corrupted(...), clean_data=...).")
     if shift.enabled and SHIFT_SOURCES[shift.source] != config.dataset.name:
         _fail("eval.shift.source", f"{shift.source!r} holds corrupted {SHIFT_SOURCES[shift.source]} images; "
               f"it needs dataset.name={SHIFT_SOURCES[shift.source]!r}, got {config.dataset.name!r}.")
