@@ -52,20 +52,20 @@ def test_generator_is_seeded_per_set_and_leaves_numpy_global_rng_alone():
 @needs_generator
 def test_generated_sets_are_cached_checked_and_a_damaged_file_is_regenerated(tmp_path, caplog):
     images, labels = grey_images()
-    sets = corrupted.corrupted_sets(images, labels, tmp_path, corruptions=["contrast"], severities=[1, 2])
+    sets = corrupted.corrupted_sets(images, labels, tmp_path, corruptions=["gaussian_noise"], severities=[1, 2])
     directory = corrupted.cache_directory(tmp_path, images, labels)
     manifest = json.loads(open(os.path.join(directory, corrupted.MANIFEST)).read())
-    assert sorted(manifest) == ["contrast_1.npz", "contrast_2.npz"]
-    path = os.path.join(directory, "contrast_1.npz")
+    assert sorted(manifest) == ["gaussian_noise_1.npz", "gaussian_noise_2.npz"]
+    path = os.path.join(directory, "gaussian_noise_1.npz")
     with open(path, "r+b") as handle:  # damage one byte
         handle.seek(100)
         byte = handle.read(1)
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
     with caplog.at_level(logging.WARNING):
-        again = corrupted.corrupted_sets(images, labels, tmp_path, corruptions=["contrast"], severities=[1, 2])
+        again = corrupted.corrupted_sets(images, labels, tmp_path, corruptions=["gaussian_noise"], severities=[1, 2])
     assert "fails its SHA-256 check" in caplog.text and "Regenerating" in caplog.text
-    np.testing.assert_array_equal(again["contrast"][1][0], sets["contrast"][1][0])
+    np.testing.assert_array_equal(again["gaussian_noise"][1][0], sets["gaussian_noise"][1][0])
 
 
 def test_cache_written_by_hand_is_read_and_a_damaged_file_refused_without_the_generator(tmp_path, monkeypatch):
