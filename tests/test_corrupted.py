@@ -50,6 +50,16 @@ def test_generator_is_seeded_per_set_and_leaves_numpy_global_rng_alone():
 
 
 @needs_generator
+def test_spatter_without_a_drop_keeps_the_image_instead_of_the_packages_black_nan_image():
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, size=(30, 28, 28, 1), dtype=np.uint8)  # no black pixel anywhere
+    with np.errstate(all="ignore"):  # the package divides 0 by 0 there
+        out = corrupted.corrupt_images(images, "spatter", 1, seed=2)  # image 22 draws no drop here
+    assert (out.reshape(30, -1).max(1) > 0).all()
+    np.testing.assert_array_equal(out[22], corrupted.pad(images)[22])
+
+
+@needs_generator
 def test_generated_sets_are_cached_checked_and_a_damaged_file_is_regenerated(tmp_path, caplog):
     images, labels = grey_images()
     sets = corrupted.corrupted_sets(images, labels, tmp_path, corruptions=["gaussian_noise"], severities=[1, 2])

@@ -138,7 +138,8 @@ def corrupt_images(images, corruption, severity, seed=0):
     numpy's global RNG is left as it was.
     """
     _require_generator()
-    from imagecorruptions import corrupt
+    from imagecorruptions import corruption_dict
+    from PIL import Image
 
     check_corruptions([corruption], "`corruption`")
     severity = checks.integer(severity, "`severity`", minimum=1, maximum=5)
@@ -153,7 +154,12 @@ def corrupt_images(images, corruption, severity, seed=0):
         for i, image in enumerate(padded):
             extra = {"seed": int(image_seeds[i])} if corruption in _OWN_SEED else {}
             rgb = np.repeat(image, 3, axis=-1)
-            out[i, ..., 0] = np.asarray(corrupt(rgb, corruption_name=corruption, severity=severity, **extra))[..., 0]
+            with np.errstate(divide="ignore", invalid="ignore"):  # spatter's 0/0, handled below
+                result = np.asarray(corruption_dict[corruption](Image.fromarray(rgb), severity, **extra), np.float64)
+            # spatter divides by the max of an all-zero liquid mask when no drop passes its threshold
+            # (often at 32×32): NaN everywhere, which `corrupt` casts to a black image. No drop = the input.
+            result = np.where(np.isnan(result), rgb, result)
+            out[i, ..., 0] = np.uint8(result[..., 0])  # `corrupt`'s own cast (truncation)
     finally:
         np.random.set_state(state)
     return out
