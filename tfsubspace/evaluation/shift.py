@@ -186,7 +186,8 @@ def shift(
             when `batchnorm_data` is given) or a `ts.SubspaceModel` (at
             `alpha`, at each of `alphas`, or at its current point).
         corrupted_sets: {corruption: {severity: data}} (module docstring).
-        clean_data: the clean test set (accuracy a of (b − a) / a).
+        clean_data: the clean test set (accuracy a of (b − a) / a): the
+            same examples the corrupted sets were made from, uncorrupted.
         alpha: one point of a SubspaceModel to score, batch norm recomputed
             there on `batchnorm_data`.
         alphas: several points of a SubspaceModel (a line's grid, say): rows
