@@ -277,3 +277,43 @@ def test_shift_source_must_match_the_dataset():
     config.dataset.name = "cifar10"
     config.eval.shift.source = "cifar10_corrupted"
     assert config_lib.validate(config) is config
+
+
+def test_binary_shift_step_scores_a_plain_model_and_the_report_plots_it(tmp_path):
+    """experiments.shift.run on a standard (plain Keras) model, then the report's shift.png and table."""
+    from tfsubspace import config as config_lib
+    from tfsubspace import data, reporting
+    from tfsubspace.data import corrupted as corrupted_data
+    from tfsubspace.experiments import shift as shift_experiment
+
+    examples = 16
+    _, (x_test, y_test) = data.load_arrays("fashion_mnist")
+    x, y = x_test[:examples], y_test[:examples]
+    info = data.DATASET_INFO["fashion_mnist"]
+    datasets = data.from_arrays((x, y), (x_test[:40], y_test[:40]), batch_size=8, eval_batch_size=8, num_classes=10,
+                                mean=info.mean, std=info.std)
+    directory = corrupted_data.cache_directory(tmp_path, x, y, seed=0)
+    ours = {s: np.clip(corrupted_data.pad(x).astype(int) // s, 0, 255).astype(np.uint8) for s in (1, 2)}
+    for severity, images in ours.items():
+        corrupted_data.save_set(directory, "brightness", severity, images, y)
+    config = config_lib.base_config()
+    config.eval.batch_size = 8
+    config.eval.shift.update(enabled=True, corruptions=("brightness",), severities=(1, 2), examples=examples,
+                             cache_dir=str(tmp_path), best_severity=None)
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")],
+                           name="plain")
+    result = shift_experiment.run(config, datasets, net)
+    assert result["model"] == "plain" and "best_alpha" not in result
+
+    def accuracy(images):
+        inputs = (images.astype("float32") / 255.0 - info.mean[0]) / info.std[0]
+        return np.mean(np.argmax(net.predict(inputs, verbose=0), 1) == y)
+
+    assert result["clean"]["accuracy"] == pytest.approx(accuracy(x))  # the 16 examples, not the 40 of datasets.test
+    for row in result["rows"]:
+        assert row["accuracy"] == pytest.approx(accuracy(ours[row["severity"]][:, 2:30, 2:30]))
+    paths = reporting.report({"standard": {"test_accuracy": 0.5, "test_nll": 1.0, "test_ece": 0.1}, "shift": result},
+                             tmp_path / "report", title="t")
+    assert open(paths["shift_plot"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "| plain | " in (tmp_path / "report" / "results.md").read_text()
