@@ -136,6 +136,10 @@ def test_subspace_model_at_one_point_equals_predict_at():
     assert result[0]["corruption"] == "noise" and result[0]["accuracy"] == pytest.approx(expected["accuracy"])
     assert result[0]["nll"] == pytest.approx(expected["nll"], abs=1e-6)
     assert result["alpha"] == 0.25 and "best_alpha" not in result
+    # Without alpha: the model where it stands (placed at 0.25 above), batch norm as it is.
+    ts.evaluate.place(model, alpha=0.25, batchnorm_data=train)
+    here = ts.evaluate.shift(model, sets, clean_data=(x, y), verbose=0)
+    assert here[0]["accuracy"] == pytest.approx(result[0]["accuracy"]) and here[0]["nll"] == pytest.approx(result[0]["nll"])
 
 
 def test_tf_data_corrupted_sets_are_accepted():
