@@ -209,7 +209,7 @@ def test_binary_scores_a_line_under_shift_from_a_cache_filled_by_hand(tmp_path):
     workdir = tmp_path / "run"
     conftest.run_binary(
         "fashion_mnist_line.py", workdir, "--config.train.epochs=1", "--config.train.warmup_epochs=0",
-        "--config.dataset.train_subset=512", "--config.model.name=mlp", "--config.train.standard_baseline=False",
+        "--config.dataset.train_subset=512", "--config.model.name=mlp", "--config.train.standard_baseline=True",
         "--config.eval.alphas=(0.0, 0.5, 1.0)", "--config.eval.export=False",
         "--config.eval.shift.enabled=True", "--config.eval.shift.corruptions=('gaussian_noise', 'contrast')",
         "--config.eval.shift.severities=(1, 3)", f"--config.eval.shift.examples={examples}",
@@ -239,9 +239,18 @@ def test_binary_scores_a_line_under_shift_from_a_cache_filled_by_hand(tmp_path):
                 changes.setdefault(corruption, []).append(row["relative_change"])
     for corruption, values in changes.items():
         assert shift["best_alpha"][corruption]["alpha"] == [0.0, 0.5, 1.0][int(np.argmax(values))]
+    # The standard model of the run, on the same sets; models never reach results.json.
+    standard = shift["references"]["standard"]
+    assert [(r["corruption"], r["severity"]) for r in standard["rows"]] == [(r["corruption"], r["severity"])
+                                                                           for r in shift["rows"] if r["alpha"] == 0.0]
+    for row in standard["rows"]:
+        assert row["relative_change"] == pytest.approx((row["accuracy"] - standard["clean"]["accuracy"])
+                                                       / standard["clean"]["accuracy"])
+    assert "shift_references" not in json.loads((workdir / "results.json").read_text())
     assert (workdir / "shift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (workdir / "results.md").read_text()
     assert "Dataset shift (fashion_mnist_c, 48 examples per set)" in report and "| contrast | α = " in report
+    assert "| standard | " in report and "standard: relative change |" in report
 
 
 @pytest.mark.parametrize(

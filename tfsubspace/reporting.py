@@ -15,7 +15,8 @@ training binary builds (and that `results.json` holds) and writes:
 - `shift.png` (results with a `"shift"` entry, `ts.evaluate.shift` as
   `tfsubspace/experiments/shift.py` stores it): test accuracy against
   corruption severity (0 = clean), one line per model or point α (the mean over
-  corruptions), with light per-corruption lines for a single model.
+  corruptions; references such as the standard model dashed), with light
+  per-corruption lines for a single model.
 
 The results dict has the keys `"subspace"` (with `"shape"`, `"along_subspace"`
 rows as in `ts.evaluate.sweep`, `"midpoint"`, `"endpoint_ensemble"` and
@@ -227,6 +228,10 @@ def plot_shift(shift, path, title):
         label = shift.get("model", "model") if single else f"α = {_alpha_label(clean['alpha'])}"
         axis.plot([0] + [row["severity"] for row in means], [clean["accuracy"]] + [row["accuracy"] for row in means],
                   "o-", label=label)
+    for name, reference in shift.get("references", {}).items():  # e.g. the standard model of a subspace run
+        axis.plot([0] + [row["severity"] for row in reference["by_severity"]],
+                  [reference["clean"]["accuracy"]] + [row["accuracy"] for row in reference["by_severity"]],
+                  "k--", marker="s", label=name)
     if single:  # per-corruption lines: cheap for one model, clutter for a grid of points
         for corruption in dict.fromkeys(row["corruption"] for row in shift["rows"]):
             rows = [row for row in shift["rows"] if row["corruption"] == corruption]

@@ -83,11 +83,12 @@ def run(config, workdir, title="tfsubspace", restart=False, extend=False):
         results = {"config": config.to_dict(), "data": datasets.source,
                    "workdir": {key: record[key] for key in ("library_version", "events")}}
         final_model, method_results = experiments.runner(config.method)(config, datasets, workdir)
+        references = method_results.pop("shift_references", {})  # models, not results: never reported
         results.update(method_results)
         if config.eval.shift.enabled:  # dataset shift of the trained model (tfsubspace/experiments/shift.py)
             from tfsubspace.experiments import shift
 
-            results["shift"] = shift.run(config, datasets, final_model)
+            results["shift"] = shift.run(config, datasets, final_model, references)
 
         with files.replacing(os.path.join(workdir, "model.keras"), suffix=".keras") as path:
             final_model.save(path)

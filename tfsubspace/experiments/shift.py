@@ -86,12 +86,23 @@ def markdown(result):
                                          f"{change:+.4f}"]) + " |")
     if "best_alpha" in result:
         at = f"severity {result['best_severity']}" if result["best_severity"] else "the mean over severities"
+        names = list(result.get("references", {}))
         lines += ["", f"Best α per corruption by relative change (b − a)/a at {at} (chosen on the test data, 000 §G)",
-                  "", "| corruption | best α | relative change | accuracy |", "|---|---|---|---|"]
+                  "", "| corruption | best α | relative change | accuracy |" + "".join(f" {n}: relative change |" for n in names),
+                  "|---|---|---|---|" + "---|" * len(names)]
         for corruption, best in result["best_alpha"].items():
+            others = "".join(f" {_relative_change(result['references'][n], corruption, result['best_severity']):+.4f} |"
+                             for n in names)
             lines.append(f"| {corruption} | {_point_name(best['alpha'])} | {best['relative_change']:+.4f} | "
-                         f"{best['accuracy']:.4f} |")
+                         f"{best['accuracy']:.4f} |{others}")
     return "\n".join(lines)
+
+
+def _relative_change(reference, corruption, severity):
+    """A reference model's relative change on `corruption` at `severity` (None: mean over severities)."""
+    rows = [row for row in reference["rows"] if row["corruption"] == corruption
+            and (severity is None or row["severity"] == severity)]
+    return float(np.mean([row["relative_change"] for row in rows]))
 
 
 def _point_name(alpha):
@@ -102,14 +113,20 @@ def _point_name(alpha):
 
 def _lines(result):
     """(name, clean scores, per-severity means) for each model or point of a shift result."""
+    references = [(name, ref["clean"], ref["by_severity"]) for name, ref in result.get("references", {}).items()]
     if isinstance(result["clean"], dict):
-        return [(result["model"], result["clean"], result["by_severity"])]
+        return [(result["model"], result["clean"], result["by_severity"])] + references
     return [(_point_name(clean["alpha"]), clean, [row for row in result["by_severity"] if row["alpha"] == clean["alpha"]])
-            for clean in result["clean"]]
+            for clean in result["clean"]] + references
 
 
-def run(config, datasets, model):
-    """The results entry "shift" of `model` (see the module docstring)."""
+def run(config, datasets, model, references=None):
+    """The results entry "shift" of `model` (see the module docstring).
+
+    `references` ({name: plain Keras model}, e.g. the standard model a
+    subspace run also trained) are scored on the same sets, as they are,
+    under `result["references"][name]`.
+    """
     from tfsubspace import evaluate
     from tfsubspace.model import SubspaceModel
 
@@ -130,5 +147,8 @@ def run(config, datasets, model):
         name = model.name
     result = {"source": shift.source, "model": name, "corruptions": list(sets), "severities": sorted(shift.severities),
               "examples": shift.examples, **table.to_dict()}
+    if references:
+        result["references"] = {reference: evaluate.shift(other, sets, clean_data=clean, verbose=1).to_dict()
+                                for reference, other in references.items()}
     result["markdown"] = [markdown(result)]
     return result
