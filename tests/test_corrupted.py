@@ -104,8 +104,8 @@ def test_cache_written_by_hand_is_read_and_a_damaged_file_refused_without_the_ge
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: corrupted.check_corruptions(["fog", "nope"]), "`corruptions` must be None (all) or distinct names"),
-        (lambda: corrupted.check_corruptions("fog"), "`corruptions` must be None (all) or distinct names"),
+        (lambda: corrupted.check_corruptions(["fog", "nope"]), "`corruptions` must be empty or None (all), or distinct names"),
+        (lambda: corrupted.check_corruptions("fog"), "`corruptions` must be empty or None (all), or distinct names"),
         (lambda: corrupted.check_severities([0]), "`severities` entries must be an integer in [1, 5], got 0."),
         (lambda: corrupted.check_severities([]), "`severities` must be a non-empty list"),
         (lambda: corrupted.check_severities([2, 2]), "`severities` must be distinct"),

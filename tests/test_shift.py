@@ -257,7 +257,7 @@ def test_binary_scores_a_line_under_shift_from_a_cache_filled_by_hand(tmp_path):
     "key, value, message",
     [
         ("source", "mnist_c", "config.eval.shift.source must be one of ('fashion_mnist_c', 'cifar10_corrupted'"),
-        ("corruptions", ("fog", "rain"), "config.eval.shift.corruptions must be None (all) or distinct names"),
+        ("corruptions", ("fog", "rain"), "config.eval.shift.corruptions must be empty or None (all), or distinct names"),
         ("severities", (0, 1), "config.eval.shift.severities entries must be an integer in [1, 5], got 0."),
         ("severities", (), "config.eval.shift.severities must be a non-empty list"),
         ("examples", 0, "config.eval.shift.examples must be an integer >= 1 or None, got 0."),

@@ -76,7 +76,7 @@ def check_corruptions(corruptions, name="`corruptions`"):
         return CORRUPTIONS
     if isinstance(corruptions, str) or not isinstance(corruptions, (tuple, list)) or \
             any(c not in CORRUPTIONS for c in corruptions) or len(set(corruptions)) != len(corruptions):
-        raise ValueError(f"{name} must be None (all) or distinct names from {CORRUPTIONS}, got {corruptions!r}.")
+        raise ValueError(f"{name} must be empty or None (all), or distinct names from {CORRUPTIONS}, got {corruptions!r}.")
     return tuple(corruptions)
 
 
