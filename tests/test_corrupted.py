@@ -50,6 +50,24 @@ def test_generator_is_seeded_per_set_and_leaves_numpy_global_rng_alone():
 
 
 @needs_generator
+def test_saturate_leaves_grey_images_unchanged_so_it_is_not_in_the_grey_default():
+    images, _ = grey_images()
+    np.testing.assert_array_equal(corrupted.corrupt_images(images, "saturate", 5), corrupted.pad(images))
+    assert "saturate" not in corrupted.GREY_CORRUPTIONS and len(corrupted.GREY_CORRUPTIONS) == 18
+
+
+def test_the_default_corruptions_of_a_grey_set_are_the_18_that_change_it(tmp_path, monkeypatch):
+    images, labels = grey_images(2)
+    directory = corrupted.cache_directory(tmp_path, images, labels)
+    for corruption in corrupted.GREY_CORRUPTIONS:
+        corrupted.save_set(directory, corruption, 1, corrupted.pad(images), labels)
+    monkeypatch.setattr(corrupted, "generator_available", lambda: False)  # nothing may be generated
+    for default in (None, ()):
+        sets = corrupted.corrupted_sets(images, labels, tmp_path, corruptions=default, severities=[1])
+        assert tuple(sets) == corrupted.GREY_CORRUPTIONS
+
+
+@needs_generator
 def test_spatter_without_a_drop_keeps_the_image_instead_of_the_packages_black_nan_image():
     rng = np.random.default_rng(0)
     images = rng.integers(1, 256, size=(30, 28, 28, 1), dtype=np.uint8)  # no black pixel anywhere
