@@ -65,7 +65,11 @@ COMMON = {"eval.export": False}
 # Keys added to the config schema after runs were cached: {dotted key: the value
 # that reproduces the behaviour from before the key existed}.
 LEGACY_VALUES = {"eval.random_ensemble": 0, "train.precision": "float32", "train.jit_compile": False,
-                 "distribution": "none", "distribution_devices": None}
+                 "distribution": "none", "distribution_devices": None,
+                 # eval.shift (dataset shift) came later: its defaults, off.
+                 "eval.shift.enabled": False, "eval.shift.source": "fashion_mnist_c", "eval.shift.corruptions": [],
+                 "eval.shift.severities": [1, 2, 3, 4, 5], "eval.shift.examples": 1000, "eval.shift.cache_dir": None,
+                 "eval.shift.seed": 0, "eval.shift.best_severity": 3}
 # Subspace runs skip the binary's own standard baseline: the claims compare
 # them with the standard runs of the same budget and seed, trained once.
 NO_BASELINE = {"train.standard_baseline": False}

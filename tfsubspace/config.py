@@ -29,6 +29,9 @@ AUGMENTATIONS = (None, "crop", "flip_crop")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
 SWA_PROTOCOLS = ("authors", "paper")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# config.eval.shift.source -> the config.dataset.name its corrupted sets belong to.
+SHIFT_SOURCES = {"fashion_mnist_c": "fashion_mnist", "cifar10_corrupted": "cifar10",
+                 "imagenet2012_corrupted": "imagenet2012"}
 
 
 def base_config():
@@ -106,6 +109,21 @@ def base_config():
     # method="subspace": also score the ensemble of this many points drawn as in
     # training (001 §4.5, Fig. 11: "Simplex (Random Ensemble)"); 0 = none.
     config.eval.random_ensemble = 0
+    # Dataset shift after training (ts.evaluate.shift; tfsubspace/experiments/shift.py):
+    # accuracy/NLL/ECE per corruption and severity, (b - a)/a vs the clean test set,
+    # and for a subspace the best α per corruption at best_severity (000 §G: 3).
+    config.eval.shift = ml_collections.ConfigDict()
+    config.eval.shift.enabled = False
+    config.eval.shift.source = "fashion_mnist_c"
+    # () = all: the 18 that change a grey image for fashion_mnist_c (no saturate), all 19 for cifar10_corrupted.
+    config.eval.shift.corruptions = ()
+    config.eval.shift.severities = (1, 2, 3, 4, 5)
+    # First N test images per set (None: the whole test set).
+    config.eval.shift.examples = ml_collections.FieldReference(1000, field_type=int)
+    # Fashion-MNIST-C cache (None: ~/.cache/tfsubspace/corrupted); tfds sources read dataset.data_dir.
+    config.eval.shift.cache_dir = ml_collections.FieldReference(None, field_type=str)
+    config.eval.shift.seed = 0
+    config.eval.shift.best_severity = ml_collections.FieldReference(3, field_type=int)
 
     # Baselines (issue 4; tfsubspace/experiments/baselines.py).
     config.baseline = ml_collections.ConfigDict()
@@ -299,6 +317,29 @@ def _validate_connectivity(config):
         _fail("spro.learning_rate", f"must be > 0, got {spro.learning_rate!r}.")
 
 
+def _validate_shift(config):
+    """config.eval.shift: the same checks as tfsubspace.data.corrupted's arguments."""
+    from tfsubspace.data import corrupted
+
+    shift = config.eval.shift
+    checks.boolean(shift.enabled, "config.eval.shift.enabled")
+    _one_of(shift.source, "eval.shift.source", tuple(SHIFT_SOURCES))
+    corrupted.check_corruptions(shift.corruptions, "config.eval.shift.corruptions")
+    severities = corrupted.check_severities(shift.severities, "config.eval.shift.severities")
+    _positive_int(config, "eval.shift.examples", allow_none=True)
+    checks.seed(shift.seed, "config.eval.shift.seed")
+    best = checks.integer(shift.best_severity, "config.eval.shift.best_severity", minimum=1, maximum=5, allow_none=True)
+    if best is not None and best not in severities:
+        _fail("eval.shift.best_severity", f"must be one of config.eval.shift.severities {severities} or None "
+              f"(mean over severities), got {best}.")
+    if shift.enabled and shift.source == "imagenet2012_corrupted":
+        _fail("eval.shift.source", "'imagenet2012_corrupted' needs an ImageNet model, which the binary does not train; "
+              "score one with ts.evaluate.shift(model, tfsubspace.data.imagenet2012_corrupted(...), clean_data=...).")
+    if shift.enabled and SHIFT_SOURCES[shift.source] != config.dataset.name:
+        _fail("eval.shift.source", f"{shift.source!r} holds corrupted {SHIFT_SOURCES[shift.source]} images; "
+              f"it needs dataset.name={SHIFT_SOURCES[shift.source]!r}, got {config.dataset.name!r}.")
+
+
 def validate(config):
     """Checks every value; raises ValueError naming the key and what is allowed."""
     _one_of(config.method, "method", tuple(METHODS))
@@ -341,6 +382,7 @@ def validate(config):
         _fail("eval.alphas", f"must be a non-empty list of numbers in [0, 1], got {alphas!r}.")
     checks.boolean(config.eval.test_every_epoch, "config.eval.test_every_epoch")
     _positive_int(config, "eval.random_ensemble", minimum=0)
+    _validate_shift(config)
     _validate_baseline(config)
     _validate_connectivity(config)
     _seeds(config)

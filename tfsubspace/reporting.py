@@ -11,7 +11,12 @@ training binary builds (and that `results.json` holds) and writes:
   ensemble of two when the results hold them (paper 001 Fig. 4–6 style). For a
   simplex the x axis lists the evaluated points (center, vertices, random);
 - `geometry.png`: L2 distance and cos² between the subspace's endpoints over
-  the epochs (paper 001 Fig. 3, 000 Fig. 15–16), from the training history.
+  the epochs (paper 001 Fig. 3, 000 Fig. 15–16), from the training history;
+- `shift.png` (results with a `"shift"` entry, `ts.evaluate.shift` as
+  `tfsubspace/experiments/shift.py` stores it): test accuracy against
+  corruption severity (0 = clean), one line per model or point α (the mean over
+  corruptions; references such as the standard model dashed), with light
+  per-corruption lines for a single model.
 
 The results dict has the keys `"subspace"` (with `"shape"`, `"along_subspace"`
 rows as in `ts.evaluate.sweep`, `"midpoint"`, `"endpoint_ensemble"` and
@@ -212,6 +217,39 @@ def plot_geometry(history, path, title):
     return path
 
 
+def plot_shift(shift, path, title):
+    """Accuracy against severity (0 = clean): mean over corruptions per model/point, as a PNG."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    single = isinstance(shift["clean"], dict)
+    cleans = [dict(shift["clean"], alpha=None)] if single else shift["clean"]
+    for clean in cleans:
+        means = [row for row in shift["by_severity"] if single or row["alpha"] == clean["alpha"]]
+        label = shift.get("model", "model") if single else f"α = {_alpha_label(clean['alpha'])}"
+        axis.plot([0] + [row["severity"] for row in means], [clean["accuracy"]] + [row["accuracy"] for row in means],
+                  "o-", label=label)
+    for name, reference in shift.get("references", {}).items():  # e.g. the standard model of a subspace run
+        axis.plot([0] + [row["severity"] for row in reference["by_severity"]],
+                  [reference["clean"]["accuracy"]] + [row["accuracy"] for row in reference["by_severity"]],
+                  "k--", marker="s", label=name)
+    if single:  # per-corruption lines: cheap for one model, clutter for a grid of points
+        for corruption in dict.fromkeys(row["corruption"] for row in shift["rows"]):
+            rows = [row for row in shift["rows"] if row["corruption"] == corruption]
+            axis.plot([0] + [row["severity"] for row in rows],
+                      [shift["clean"]["accuracy"]] + [row["accuracy"] for row in rows], color="gray", alpha=0.25, lw=1)
+    axis.set_xticks(range(0, 6), ["clean", "1", "2", "3", "4", "5"])
+    axis.set_xlabel("corruption severity")
+    axis.set_ylabel(f"test accuracy (mean over {len(shift['corruptions'])} corruptions)")
+    axis.set_title(f"{title}: dataset shift ({shift['source']})")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    with files.replacing(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def report(results, directory, title="tfsubspace"):
     """Writes results.json, results.md and the plots into `directory`.
 
@@ -221,9 +259,10 @@ def report(results, directory, title="tfsubspace"):
         title: shown in the plot titles, e.g. the config's name.
 
     Returns:
-        {"json": path, "markdown": path, "accuracy_plot": path, "geometry_plot": path}
-        (plots only for results with a subspace; the geometry plot only when
-        the history holds it).
+        {"json": path, "markdown": path, "accuracy_plot": path, "geometry_plot": path,
+        "shift_plot": path} (plots only for results with a subspace; the
+        geometry plot only when the history holds it; the shift plot only
+        with a "shift" entry).
     """
     if not isinstance(results, dict) or not any(
         isinstance(entry, dict) and ({"along_subspace", "test_accuracy", "table_rows"} & set(entry))
@@ -244,4 +283,6 @@ def report(results, directory, title="tfsubspace"):
         paths["accuracy_plot"] = plot_accuracy(results, os.path.join(directory, "accuracy.png"), title)
         if any(_PAIR_NAME.match(key) for key in subspace.get("history", {})):
             paths["geometry_plot"] = plot_geometry(subspace["history"], os.path.join(directory, "geometry.png"), title)
+    if results.get("shift"):
+        paths["shift_plot"] = plot_shift(results["shift"], os.path.join(directory, "shift.png"), title)
     return paths

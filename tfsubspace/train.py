@@ -11,6 +11,8 @@ endpoint ensemble, and the midpoint, and writes into --workdir:
 - accuracy.png, geometry.png (subspace runs): accuracy and pair-ensemble
   accuracy along α with the standard references, and endpoint L2 / cos² over
   the epochs (see tfsubspace/reporting.py);
+- shift.png (with config.eval.shift.enabled): test accuracy against corruption
+  severity, the dataset-shift tables in results.json/results.md;
 - tensorboard/<method>/: TensorBoard logs of training;
 - savedmodel/1/: the midpoint (subspace) or the model (standard) as a
   SavedModel for TF Serving; model.keras: the trained Keras model.
@@ -86,7 +88,12 @@ def run(config, workdir, title="tfsubspace", restart=False, extend=False):
         results = {"config": config.to_dict(), "data": datasets.source,
                    "workdir": {key: record[key] for key in ("library_version", "events")}}
         final_model, method_results = experiments.runner(config.method)(config, datasets, workdir)
+        references = method_results.pop("shift_references", {})  # models, not results: never reported
         results.update(method_results)
+        if config.eval.shift.enabled:  # dataset shift of the trained model (tfsubspace/experiments/shift.py)
+            from tfsubspace.experiments import shift
+
+            results["shift"] = shift.run(config, datasets, final_model, references)
 
         with files.replacing(os.path.join(workdir, "model.keras"), suffix=".keras") as path:
             final_model.save(path)

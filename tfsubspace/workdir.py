@@ -65,6 +65,15 @@ IGNORED = (
     "connect.plane_examples",
     "connect.plane_batchnorm_steps",
     "spro.ensemble_samples",
+    # Dataset shift is evaluated after training: a finished run can be evaluated again under shift.
+    "eval.shift.enabled",
+    "eval.shift.source",
+    "eval.shift.corruptions",
+    "eval.shift.severities",
+    "eval.shift.examples",
+    "eval.shift.cache_dir",
+    "eval.shift.seed",
+    "eval.shift.best_severity",
 )
 
 #: The config sections every method reads, and those only one method reads

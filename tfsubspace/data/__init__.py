@@ -3,7 +3,8 @@
 One module per idea: `idx` (IDX parsing, pinned checksums), `sources` (which
 local copy or tensorflow_datasets), `validators` (argument checks),
 `pipeline` (the tf.data pipeline), `splits` (holdouts, subsets, label noise,
-`Datasets`). Every name below is importable from `tfsubspace.data`.
+`Datasets`), `corrupted` (corrupted test sets for dataset shift). Every
+name below is importable from `tfsubspace.data`.
 
 Two layers:
 
@@ -34,6 +35,13 @@ Example:
 (8, 10)
 """
 
+from tfsubspace.data.corrupted import (
+    CORRUPTIONS,
+    cifar10_corrupted,
+    corrupted_sets,
+    fashion_mnist_c,
+    imagenet2012_corrupted,
+)
 from tfsubspace.data.idx import FASHION_MNIST_SHA256, parse_idx, read_idx
 from tfsubspace.data.pipeline import CROP_PADDING, make_pipeline
 from tfsubspace.data.sources import (
@@ -50,6 +58,7 @@ from tfsubspace.data.validators import AUGMENTATIONS
 
 __all__ = [
     "AUGMENTATIONS",
+    "CORRUPTIONS",
     "CROP_PADDING",
     "DATASET_INFO",
     "DATA_DIR_ENV_VAR",
@@ -58,8 +67,12 @@ __all__ = [
     "Datasets",
     "FASHION_MNIST_SHA256",
     "build_datasets",
+    "cifar10_corrupted",
+    "corrupted_sets",
     "describe",
+    "fashion_mnist_c",
     "from_arrays",
+    "imagenet2012_corrupted",
     "load_arrays",
     "load_with_source",
     "make_pipeline",

@@ -9,7 +9,7 @@
   final activation);
 - `scores`: accuracy, NLL, ECE, Brier score, disagreement (`tfsubspace.metrics`);
 - `ensemble`, `sweep`, `curve` (paper 003 Table 2), `ood`, `fit_temperature`,
-  all returning a `Table` of rows (or its subclasses);
+  `shift` (dataset shift: corruptions and severities), all returning a `Table` of rows (or its subclasses);
 - `progress`: Keras progress bars (`verbose="auto"`);
 - `walk`: the one walk over a model's layers (graph order, nested models).
 
@@ -38,6 +38,7 @@ from tfsubspace.evaluation.points import default_points, random_points
 from tfsubspace.evaluation.reader import batches, labels_of, sparse_labels
 from tfsubspace.evaluation.results import Table
 from tfsubspace.evaluation.scores import SCORE_NAMES, disagreement, ensemble_probabilities, scores, total_variation
+from tfsubspace.evaluation.shift import SEVERITIES, relative_change, shift
 from tfsubspace.evaluation.sweep import Sweep, sweep
 from tfsubspace.evaluation.temperature import fit_temperature
 
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_BATCHNORM_STEPS",
     "METRICS",
     "SCORE_NAMES",
+    "SEVERITIES",
     "CurveEvaluation",
     "Sweep",
     "Table",
@@ -69,8 +71,10 @@ __all__ = [
     "preserved_point",
     "random_points",
     "recompute_batchnorm",
+    "relative_change",
     "score_members",
     "scores",
+    "shift",
     "sparse_labels",
     "summarize",
     "sweep",

@@ -78,6 +78,8 @@ def run(config, datasets, workdir):
     """method="subspace" (+ standard training when config.train.standard_baseline)."""
     results = {}
     if config.train.standard_baseline:
-        _, results["standard"], _ = standard.train_standard(config, datasets, workdir)
+        standard_model, results["standard"], _ = standard.train_standard(config, datasets, workdir)
+        # Scored under dataset shift beside the subspace (popped by the binary before reporting).
+        results["shift_references"] = {"standard": standard_model}
     model, results["subspace"] = train_subspace(config, datasets, workdir)
     return model, results
