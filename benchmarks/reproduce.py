@@ -64,7 +64,8 @@ STRONG_DECAY = 5e-4
 COMMON = {"eval.export": False}
 # Keys added to the config schema after runs were cached: {dotted key: the value
 # that reproduces the behaviour from before the key existed}.
-LEGACY_VALUES = {"eval.random_ensemble": 0, "train.precision": "float32", "train.jit_compile": False}
+LEGACY_VALUES = {"eval.random_ensemble": 0, "train.precision": "float32", "train.jit_compile": False,
+                 "dataset.image_size": None, "dataset.manual_dir": None}
 # Subspace runs skip the binary's own standard baseline: the claims compare
 # them with the standard runs of the same budget and seed, trained once.
 NO_BASELINE = {"train.standard_baseline": False}
