@@ -153,3 +153,24 @@ def test_config_rejects_streaming_keys_where_they_do_not_apply(overrides, key):
     config.dataset.update(overrides)
     with pytest.raises(ValueError, match=f"^config.{key} "):
         config_lib.validate(config)
+
+
+@pytest.mark.parametrize("value", [8, 64, 7, 0, True, 8.0, "32"])
+def test_image_size_passes_config_validate_exactly_when_it_passes_build_datasets(value):
+    config = config_lib.base_config()
+    config.dataset.name = "tiny_imagenet"
+    try:
+        with config.unlocked():
+            config.dataset.image_size = value
+        config_lib.validate(config)
+        config_ok = True
+    except (ValueError, TypeError):
+        config_ok = False
+    try:
+        data.build_datasets("tiny_imagenet", batch_size=4, image_size=value)
+        library_ok = True  # unreachable: no data_dir
+    except FileNotFoundError:  # the checks passed; only the data is missing
+        library_ok = True
+    except ValueError:
+        library_ok = False
+    assert config_ok == library_ok == (value in (8, 64) and not isinstance(value, (bool, float, str)))
