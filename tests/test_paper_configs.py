@@ -1,4 +1,4 @@
-"""The paper configs (ImageNet ResNet-50 / WRN-50-2, Tiny-ImageNet ResNet-18, CIFAR-100 cResNet20): recipes and smoke runs."""
+"""The paper configs (ImageNet ResNet-50/WRN-50-2, Tiny-ImageNet ResNet-18, CIFAR-100 cResNet20): recipe, smoke."""
 
 import importlib.util
 import os
@@ -36,7 +36,8 @@ def test_every_method_follows_the_papers_recipe_and_validates(name):
     for method in METHODS:
         config = config_lib.validate(module.get_config(method))
         assert (config.dataset.name, config.model.name, config.dataset.augment) == (dataset, model, augment)
-        assert (config.train.epochs, config.train.batch_size, config.train.weight_decay) == (epochs, batch, weight_decay)
+        assert (config.train.epochs, config.train.batch_size, config.train.weight_decay) == (epochs, batch,
+                                                                                             weight_decay)
         assert (config.train.learning_rate, config.train.momentum, config.train.warmup_epochs) == (0.1, 0.9, 5)
         assert config.train.weight_decay_mode == "l2"
         assert config.method == ("standard" if method == "standard" else "subspace")

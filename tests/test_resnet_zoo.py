@@ -1,10 +1,9 @@
-"""The torchvision ResNets of the zoo: parameter counts, stems, a forward pass, conversion to a subspace."""
+"""The torchvision ResNets of the zoo: parameter counts, stems and downsampling, argument checks."""
 
 import keras
 import numpy as np
 import pytest
 
-import tfsubspace as ts
 from tfsubspace.models import get_model
 
 
@@ -40,21 +39,9 @@ def test_stems_and_downsampling():
     assert [wide.get_layer(f"stage3_block1_conv{i}").filters for i in (1, 2, 3)] == [32, 32, 64]
 
 
-def test_forward_and_one_line_training_step_at_small_input():
-    model = get_model("resnet50", input_shape=(32, 32, 3), num_classes=5, width=4, blocks_per_stage=(1, 1, 1, 1),
-                      small_input=True)
-    subspace = ts.convert(model, ts.Line(), seed=0)
-    subspace.compile(optimizer=keras.optimizers.SGD(0.01),
-                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
-    y = np.arange(4) % 5
-    history = subspace.fit(x, y, batch_size=4, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    subspace.set_alpha(0.5)
-    assert subspace.predict(x, verbose=0).shape == (4, 5)
-    probabilities = get_model("resnet18", input_shape=(32, 32, 3), num_classes=5, width=4, small_input=True,
-                              output_activation="softmax")(x)
-    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
+# Forward passes, logits/softmax heads and training steps of the three models at
+# 32 px: tests/test_models.py; ts.convert of each in the binary (line, simplex,
+# layerwise): the smoke runs of tests/test_paper_configs.py.
 
 
 @pytest.mark.parametrize("kwargs, argument", [

@@ -1,5 +1,7 @@
 """Streamed datasets (ImageNet on tfds.testing.mock_data, a generated Tiny-ImageNet folder) and CIFAR on mock data."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -80,6 +82,8 @@ def test_imagenet_on_mock_data_crops_batches_and_holds_out():
         np.testing.assert_array_equal(test, images_of(sets.test))  # evaluation is deterministic
         assert test.shape == (5, 32, 32, 3) and np.all(np.isfinite(test))
         assert len(labels_of(sets.train_eval)) == 3
+        assert re.match(r"imagenet2012 from tensorflow_datasets \d+\.\d+\.\d+ at .*, 3 train / 1 validation / 5 test",
+                        data.describe(sets.source))
 
 
 def test_eval_view_is_the_centre_crop_of_the_resized_image():

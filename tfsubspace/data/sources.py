@@ -284,6 +284,7 @@ def describe(source):
     if not source:
         return "in-memory arrays"
     hashes = ", ".join(f"{part} {digest[:12]}…" for part, digest in sorted(source.get("sha256", {}).items()))
+    hashes = f" (SHA-256 {hashes})" if hashes else ""  # none for a streamed tfds copy (too large to hash)
     sizes = (f", {source['train_examples']} train / {source['validation_examples']} validation / "
              f"{source['test_examples']} test examples" if "train_examples" in source else "")
-    return f"{source['name']} from {source['origin']} at {source['path']} (SHA-256 {hashes}){sizes}"
+    return f"{source['name']} from {source['origin']} at {source['path']}{hashes}{sizes}"

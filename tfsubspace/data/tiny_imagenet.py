@@ -19,7 +19,6 @@ from one seeded permutation of the training files, as for the array datasets.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
