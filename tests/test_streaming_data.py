@@ -10,7 +10,7 @@ import tensorflow_datasets as tfds
 import conftest
 from tfsubspace import config as config_lib
 from tfsubspace import data
-from tfsubspace.data import sources, streaming
+from tfsubspace.data import sources, streaming, tiny_imagenet
 
 
 @pytest.fixture
@@ -39,10 +39,13 @@ def test_tiny_imagenet_folder_sizes_labels_and_normalization(tiny):
     test_images = images_of(sets.test)
     assert test_images.shape == (6, 32, 32, 3) and test_images.dtype == np.float32
     # Grayscale val_0 decodes to three equal channels before the per-channel normalization.
-    mean, std = np.array(data.tiny_imagenet.TINY_IMAGENET_MEAN), np.array(data.tiny_imagenet.TINY_IMAGENET_STD)
+    mean, std = np.array(tiny_imagenet.TINY_IMAGENET_MEAN), np.array(tiny_imagenet.TINY_IMAGENET_STD)
     raw = test_images[0] * std + mean
     np.testing.assert_allclose(raw[..., 0], raw[..., 2], atol=1e-5)
     assert [x.shape[0] for x, _ in sets.train] == [4, 4, 1]
+    # The batch-norm data is not in folder (class) order, so a few batches of it hold every class.
+    train_eval_labels = labels_of(sets.train_eval).tolist()
+    assert train_eval_labels != sorted(train_eval_labels)
     assert sets.source["origin"] == "folder" and sets.source["train_examples"] == 9
 
 

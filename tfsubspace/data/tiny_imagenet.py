@@ -95,6 +95,10 @@ def tiny_imagenet_source(*, data_dir, seed=0, validation_size=0, train_subset=No
         raise ValueError(f"train_subset must be at most {len(paths) - validation_size}, got {train_subset}")
     train_idx, validation_idx = _split_indices(len(paths), seed=seed, validation_size=validation_size,
                                                train_subset=train_subset)
+    # The folder lists images class by class: without a fixed shuffle the
+    # train-eval pipeline's first batches (the batch-norm recompute reads
+    # only eval.batchnorm_steps of them) would hold a few classes only.
+    train_idx = train_idx[np.random.default_rng(seed).permutation(len(train_idx))]
     train_labels = labels[train_idx]
     if label_noise:
         from tfsubspace.baselines.label_noise import corrupt_labels
