@@ -69,7 +69,8 @@ LEGACY_VALUES = {"eval.random_ensemble": 0, "train.precision": "float32", "train
                  # eval.shift (dataset shift) came later: its defaults, off.
                  "eval.shift.enabled": False, "eval.shift.source": "fashion_mnist_c", "eval.shift.corruptions": [],
                  "eval.shift.severities": [1, 2, 3, 4, 5], "eval.shift.examples": 1000, "eval.shift.cache_dir": None,
-                 "eval.shift.seed": 0, "eval.shift.best_severity": 3}
+                 "eval.shift.seed": 0, "eval.shift.best_severity": 3,
+                 "dataset.image_size": None, "dataset.manual_dir": None}
 # Subspace runs skip the binary's own standard baseline: the claims compare
 # them with the standard runs of the same budget and seed, trained once.
 NO_BASELINE = {"train.standard_baseline": False}

@@ -63,3 +63,30 @@ def run_binary(config_name, workdir, *overrides, check=True, timeout=900):
     if check and process.returncode:
         raise AssertionError(f"{' '.join(command)} failed:\n{process.stderr[-3000:]}")
     return process
+
+
+def make_tiny_imagenet(root, num_classes=3, per_class=4, num_val=6, size=64):
+    """A tiny-imagenet-200 folder layout of random JPEGs (every 3rd val image grayscale); returns the wnids."""
+    import tensorflow as tf
+
+    root = os.fspath(root)
+    wnids = [f"n{i:08d}" for i in range(num_classes)]
+    rng = np.random.default_rng(0)
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "wnids.txt"), "w") as f:
+        f.write("\n".join(reversed(wnids)) + "\n")  # unsorted, as in the real file
+    for wnid in wnids:
+        folder = os.path.join(root, "train", wnid, "images")
+        os.makedirs(folder)
+        for j in range(per_class):
+            image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            tf.io.write_file(os.path.join(folder, f"{wnid}_{j}.JPEG"), tf.io.encode_jpeg(image))
+    os.makedirs(os.path.join(root, "val", "images"))
+    lines = []
+    for j in range(num_val):
+        image = rng.integers(0, 256, (size, size, 1 if j % 3 == 0 else 3), dtype=np.uint8)
+        tf.io.write_file(os.path.join(root, "val", "images", f"val_{j}.JPEG"), tf.io.encode_jpeg(image))
+        lines.append(f"val_{j}.JPEG\t{wnids[(j * 2) % num_classes]}\t0\t0\t10\t10")
+    with open(os.path.join(root, "val", "val_annotations.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return wnids

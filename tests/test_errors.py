@@ -505,6 +505,12 @@ CATALOGUE = [
      lambda ctx: data_lib.load_arrays("imagenet")),
     ("data_batch_size_zero", ValueError, r"`batch_size` must be an integer >= 1, got 0",
      lambda ctx: data_lib.build_datasets("fashion_mnist", batch_size=0)),
+    ("data_imagenet_not_prepared", FileNotFoundError,
+     r"ImageNet \(imagenet2012\) is not prepared in .*: download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar",
+     lambda ctx: data_lib.build_datasets("imagenet2012", batch_size=4, data_dir=ctx.tmp_path)),
+    ("data_tiny_imagenet_missing", FileNotFoundError,
+     r"Tiny-ImageNet needs config.dataset.data_dir: download http://cs231n.stanford.edu/tiny-imagenet-200.zip",
+     lambda ctx: data_lib.build_datasets("tiny_imagenet", batch_size=4)),
     # -- export ----------------------------------------------------------------
     ("export_alpha_outside", ValueError, r"`alpha` for Line\(\) must be in \[0, 1\], got 1\.5",
      lambda ctx: line_model().export(ctx.tmp_path / "serving", alpha=1.5)),

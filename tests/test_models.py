@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfsubspace.models import MODELS, cresnet20, get_model, mlp, small_cnn
+from tfsubspace.models import MODELS, cresnet20, get_model, mlp, resnet18, resnet50, small_cnn, wide_resnet50_2
 
 # Small widths keep the suite fast; the architecture (and so the naming and
 # wiring under test) is the same at every width.
@@ -12,8 +12,19 @@ BUILDERS = {
     "mlp": lambda **kw: mlp(hidden_units=(32, 16), **kw),
     "small_cnn": lambda **kw: small_cnn(width=4, **kw),
     "cresnet20": lambda **kw: cresnet20(width=4, **kw),
+    # The ImageNet ResNets shallow and narrow at 32 px (full counts: tests/test_resnet_zoo.py).
+    "resnet18": lambda **kw: resnet18(input_shape=(32, 32, 3), num_classes=kw.pop("num_classes", 10), width=4,
+                                      small_input=True, **kw),
+    "resnet50": lambda **kw: resnet50(input_shape=(32, 32, 3), num_classes=kw.pop("num_classes", 10), width=4,
+                                      blocks_per_stage=(1, 1, 1, 1), **kw),
+    "wide_resnet50_2": lambda **kw: wide_resnet50_2(input_shape=(32, 32, 3), num_classes=kw.pop("num_classes", 10),
+                                                    width=4, blocks_per_stage=(1, 1, 1, 1), small_input=True, **kw),
 }
-INPUT_SHAPES = {"mlp": (28, 28, 1), "small_cnn": (28, 28, 1), "cresnet20": (32, 32, 3)}
+INPUT_SHAPES = {"mlp": (28, 28, 1), "small_cnn": (28, 28, 1), "cresnet20": (32, 32, 3), "resnet18": (32, 32, 3),
+                "resnet50": (32, 32, 3), "wide_resnet50_2": (32, 32, 3)}
+# Defaults of get_model(name): the ImageNet ResNets are 224 px, 1000 classes.
+DEFAULTS = {"resnet18": ((224, 224, 3), 1000), "resnet50": ((224, 224, 3), 1000),
+            "wide_resnet50_2": ((224, 224, 3), 1000)}
 
 # CIFAR ResNet-20 with 1x1 projection shortcuts, counted by hand:
 # convs 432 + 13,824 + 51,200 + 204,800; BN gamma/beta 1,568; Dense 650.
@@ -30,15 +41,17 @@ def num_params(weights):
 
 
 def test_registry_lists_every_model():
-    assert MODELS == {"mlp": mlp, "small_cnn": small_cnn, "cresnet20": cresnet20}
+    assert MODELS == {"mlp": mlp, "small_cnn": small_cnn, "cresnet20": cresnet20, "resnet18": resnet18,
+                      "resnet50": resnet50, "wide_resnet50_2": wide_resnet50_2}
 
 
 @pytest.mark.parametrize("model_name", sorted(MODELS))
 def test_default_build_has_expected_output_shape(model_name):
     model = get_model(model_name)
+    input_shape, num_classes = DEFAULTS.get(model_name, (INPUT_SHAPES[model_name], 10))
     assert model.name == model_name
-    assert model.input_shape == (None, *INPUT_SHAPES[model_name])
-    assert model.output_shape == (None, 10)
+    assert model.input_shape == (None, *input_shape)
+    assert model.output_shape == (None, num_classes)
 
 
 @pytest.mark.parametrize("model_name", sorted(MODELS))
@@ -195,7 +208,7 @@ def test_get_model_passes_keyword_arguments():
     assert (model.name, model.input_shape, model.output_shape) == ("tiny", (None, 28, 28, 1), (None, 3))
 
 
-@pytest.mark.parametrize("name", ["resnet50", "MLP", None])
+@pytest.mark.parametrize("name", ["resnet101", "MLP", None])
 def test_get_model_rejects_unknown_names_listing_the_known_ones(name):
     with pytest.raises(ValueError, match="`name` must be one of") as error:
         get_model(name)

@@ -19,13 +19,14 @@ import ml_collections
 from tfsubspace import checks, distribution
 from tfsubspace.experiments import METHODS
 
-DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
-MODELS = ("mlp", "small_cnn", "cresnet20")
+DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "imagenet2012", "tiny_imagenet")
+STREAMED_DATASETS = ("imagenet2012", "tiny_imagenet")
+MODELS = ("mlp", "small_cnn", "cresnet20", "resnet18", "resnet50", "wide_resnet50_2")
 DROPOUT_MODELS = ("mlp", "small_cnn")
 SHAPES = ("line", "bezier", "polychain", "simplex")
 SAMPLINGS = ("per_batch", "per_layer")
 INITS = ("independent", "point")
-AUGMENTATIONS = (None, "crop", "flip_crop")
+AUGMENTATIONS = (None, "crop", "flip_crop", "resized_crop_flip")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
 SWA_PROTOCOLS = ("authors", "paper")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -57,6 +58,13 @@ def base_config():
     # the same for every method and ensemble member. Validation/test untouched.
     config.dataset.label_noise = 0.0
     config.dataset.label_noise_seed = 0
+    # Streamed datasets (imagenet2012, tiny_imagenet) only: the side of the
+    # square images the model sees (None: 224 / 64), and the folder holding
+    # ImageNet's ILSVRC2012_img_{train,val}.tar for tensorflow_datasets to
+    # prepare once (data_dir is then its tfds directory; for tiny_imagenet,
+    # the tiny-imagenet-200 folder).
+    config.dataset.image_size = ml_collections.FieldReference(None, field_type=int)
+    config.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "small_cnn"
@@ -227,6 +235,25 @@ def _model_kwargs(config):
             _fail(f"model.kwargs.{key}", f"is not an argument of {config.model.name}; allowed: {allowed}.")
 
 
+def _streamed_dataset(config):
+    """dataset.image_size / manual_dir / "resized_crop_flip" only where they apply."""
+    dataset = config.dataset
+    _positive_int(config, "dataset.image_size", allow_none=True, minimum=8)
+    streamed = dataset.name in STREAMED_DATASETS
+    for key in ("image_size", "manual_dir"):
+        if dataset[key] is not None and not streamed:
+            _fail(f"dataset.{key}", f"is only for dataset.name in {STREAMED_DATASETS}, got {dataset.name!r}.")
+    if dataset.manual_dir is not None and dataset.name != "imagenet2012":
+        _fail("dataset.manual_dir", f"is only for dataset.name 'imagenet2012', got {dataset.name!r}.")
+    if dataset.augment == "resized_crop_flip" and not streamed:
+        _fail("dataset.augment", f"'resized_crop_flip' is only for dataset.name in {STREAMED_DATASETS}, "
+              f"got {dataset.name!r}; allowed: {AUGMENTATIONS[:3]}.")
+    if streamed and dataset.pad_to is not None:
+        _fail("dataset.pad_to", f"does not apply to {dataset.name!r} (use dataset.image_size), got {dataset.pad_to}.")
+    if dataset.name == "imagenet2012" and dataset.label_noise:
+        _fail("dataset.label_noise", f"is not supported for 'imagenet2012', got {dataset.label_noise!r}.")
+
+
 def _seeds(config):
     """config.seed and every seed derived from it (seed + i) must be valid library seeds."""
     offsets = {"standard_ensemble": config.baseline.ensemble_size, "connect": 2, "spro": config.spro.num_models}
@@ -352,6 +379,7 @@ def validate(config):
     _positive_int(config, "dataset.train_subset", allow_none=True)
     _fraction(config.dataset.label_noise, "dataset.label_noise", closed=True)
     checks.seed(config.dataset.label_noise_seed, "config.dataset.label_noise_seed")
+    _streamed_dataset(config)
     _one_of(config.model.name, "model.name", MODELS)
     _model_kwargs(config)
     dropout = checks.fraction(config.model.dropout, "config.model.dropout", closed=False)

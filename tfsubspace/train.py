@@ -83,6 +83,8 @@ def run(config, workdir, title="tfsubspace", restart=False, extend=False):
             pad_to=config.dataset.pad_to,
             label_noise=config.dataset.label_noise,
             label_noise_seed=config.dataset.label_noise_seed,
+            image_size=config.dataset.image_size,
+            manual_dir=config.dataset.manual_dir,
         )
         logging.info("Data: %s", data.describe(datasets.source))
         results = {"config": config.to_dict(), "data": datasets.source,

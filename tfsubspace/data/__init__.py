@@ -15,6 +15,11 @@ Two layers:
   hashes, so no network is needed. Without a local copy, and always for MNIST,
   CIFAR-10 and CIFAR-100, the arrays come from ``tensorflow_datasets``, which
   needs network access the first time it sees a dataset.
+* Streamed images. ImageNet (tensorflow_datasets' ``imagenet2012``, from a
+  manual download) and Tiny-ImageNet (its official folder) do not fit in
+  memory: :mod:`tfsubspace.data.streaming` decodes, augments (random-resized
+  crop + flip for ImageNet, centre crop at evaluation) and batches them image
+  by image into the same :class:`Datasets` record (``build_datasets``).
 * ``tf.data`` pipelines. :func:`make_pipeline` turns arrays into batched,
   normalized and, for training, shuffled and optionally augmented datasets.
   :func:`from_arrays` and :func:`build_datasets` assemble the train,
@@ -48,12 +53,14 @@ from tfsubspace.data.sources import (
     DATA_DIR_ENV_VAR,
     DATASET_INFO,
     DEFAULT_FASHION_MNIST_DIR,
+    STREAMING_DATASETS,
     DatasetInfo,
     describe,
     load_arrays,
     load_with_source,
 )
 from tfsubspace.data.splits import Datasets, build_datasets, from_arrays
+from tfsubspace.data.streaming import IMAGENET_MEAN, IMAGENET_STD, STREAM_AUGMENTATIONS
 from tfsubspace.data.validators import AUGMENTATIONS
 
 __all__ = [
@@ -66,6 +73,10 @@ __all__ = [
     "DatasetInfo",
     "Datasets",
     "FASHION_MNIST_SHA256",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "STREAMING_DATASETS",
+    "STREAM_AUGMENTATIONS",
     "build_datasets",
     "cifar10_corrupted",
     "corrupted_sets",

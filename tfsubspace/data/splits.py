@@ -234,8 +234,18 @@ def build_datasets(
     pad_to: Optional[int] = None,
     label_noise: float = 0.0,
     label_noise_seed: int = 0,
+    image_size: Optional[int] = None,
+    manual_dir: Union[str, os.PathLike, None] = None,
 ) -> Datasets:
     """Load a named dataset (see :func:`tfsubspace.data.load_arrays`) and build its :class:`Datasets`.
+
+    "imagenet2012" and "tiny_imagenet" are streamed instead
+    (:mod:`tfsubspace.data.streaming`): ImageNet from tensorflow_datasets
+    (``data_dir``; prepared once from the tar files in ``manual_dir``),
+    Tiny-ImageNet from the folder ``data_dir``. Their images come out at
+    ``image_size`` (default 224 and 64), ``augment`` may also be
+    "resized_crop_flip", and ``pad_to`` does not apply. ``image_size`` is
+    only for them.
 
     Normalization comes from ``DATASET_INFO`` (Fashion-MNIST: mean 0.2860,
     std 0.3530; CIFAR-10: per-channel statistics; others: only /255). The other
@@ -247,14 +257,23 @@ def build_datasets(
     >>> sets.input_shape, sets.train_size, sets.validation_size, sets.test_size
     ((32, 32, 1), 640, 1000, 10000)
     """
-    key = sources._canonical_name(name)
+    key = sources._canonical_name(name, streaming=True)
     # Fail fast on bad arguments, before the (possibly slow) load.
     _check_positive_int(batch_size, "batch_size")
     _check_positive_int(eval_batch_size, "eval_batch_size", allow_none=True)
     _check_seed(seed)
-    _check_augment(augment, training=True)
     _check_split_args(validation_size, train_subset)
     _check_label_noise(label_noise, label_noise_seed)
+    if key in sources.STREAMING_DATASETS:
+        return _build_streaming(key, batch_size=batch_size, eval_batch_size=eval_batch_size or batch_size, seed=seed,
+                                augment=augment, validation_size=validation_size, train_subset=train_subset,
+                                data_dir=data_dir, pad_to=pad_to, label_noise=label_noise,
+                                label_noise_seed=label_noise_seed, image_size=image_size, manual_dir=manual_dir)
+    _check_augment(augment, training=True)
+    for value, argument in ((image_size, "image_size"), (manual_dir, "manual_dir")):
+        if value is not None:
+            raise ValueError(f"{argument} is only for the streamed datasets {tuple(sources.STREAMING_DATASETS)}, "
+                             f"got {argument}={value!r} for {key!r}")
     info = sources.DATASET_INFO[key]
     _check_pad_to(pad_to, info.input_shape)
     (train, test), source = sources.load_with_source(key, data_dir)
@@ -277,3 +296,33 @@ def build_datasets(
     source = dict(source, train_examples=datasets.train_size, validation_examples=datasets.validation_size,
                   test_examples=datasets.test_size)
     return dataclasses.replace(datasets, source=source)
+
+
+def _build_streaming(key, *, batch_size, eval_batch_size, seed, augment, validation_size, train_subset, data_dir,
+                     pad_to, label_noise, label_noise_seed, image_size, manual_dir):
+    """build_datasets for the streamed datasets: checks, then the source, then the pipeline."""
+    from tfsubspace import checks
+    from tfsubspace.data import streaming
+
+    checks.one_of(augment, "`augment`", streaming.STREAM_AUGMENTATIONS)
+    if pad_to is not None:
+        raise ValueError(f"pad_to does not apply to {key!r} (its images are resized to image_size), got {pad_to!r}")
+    image_size = checks.integer(image_size, "`image_size`", minimum=8, allow_none=True)
+    image_size = image_size or sources.STREAMING_DATASETS[key][1]
+    if key == "imagenet2012":
+        if label_noise:
+            raise ValueError(f"label_noise is not supported for {key!r} (streamed labels), got {label_noise!r}")
+        from tfsubspace.data.imagenet import imagenet_source
+
+        source = imagenet_source(data_dir=data_dir, manual_dir=manual_dir, validation_size=validation_size,
+                                 train_subset=train_subset)
+    else:
+        if manual_dir is not None:
+            raise ValueError(f"manual_dir is only for 'imagenet2012', got manual_dir={manual_dir!r} for {key!r}")
+        from tfsubspace.data.tiny_imagenet import tiny_imagenet_source
+
+        source = tiny_imagenet_source(data_dir=data_dir, seed=seed, validation_size=validation_size,
+                                      train_subset=train_subset, label_noise=label_noise,
+                                      label_noise_seed=label_noise_seed)
+    return streaming.stream_datasets(source, batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed,
+                                     augment=augment, image_size=image_size)

@@ -8,6 +8,8 @@ builds by variable path (e.g. ``"stage2_block1_conv1/kernel"``).
 - ``mlp``: Flatten -> Dense+ReLU per hidden layer -> Dense, for 28x28 inputs.
 - ``small_cnn``: a fast batch-normalized CNN for 28x28 inputs.
 - ``cresnet20``: the CIFAR ResNet-20 of open_lth, for 32x32 inputs.
+- ``resnet18``, ``resnet50``, ``wide_resnet50_2``: torchvision's ImageNet
+  ResNets (``small_input=True``: the CIFAR/Tiny-ImageNet 3x3 stem).
 
 Example:
 
@@ -20,16 +22,19 @@ import inspect
 
 from tfsubspace.models.cresnet20 import cresnet20
 from tfsubspace.models.mlp import mlp
+from tfsubspace.models.resnet import resnet18, resnet50, wide_resnet50_2
 from tfsubspace.models.small_cnn import small_cnn
 
-MODELS = {"mlp": mlp, "small_cnn": small_cnn, "cresnet20": cresnet20}
+MODELS = {"mlp": mlp, "small_cnn": small_cnn, "cresnet20": cresnet20, "resnet18": resnet18, "resnet50": resnet50,
+          "wide_resnet50_2": wide_resnet50_2}
 
 
 def get_model(name, /, **kwargs):
     """Builds the zoo model registered as `name`, passing it `kwargs`.
 
     Args:
-        name: One of ``MODELS``: "mlp", "small_cnn" or "cresnet20".
+        name: One of ``MODELS``: "mlp", "small_cnn", "cresnet20", "resnet18",
+            "resnet50" or "wide_resnet50_2".
         **kwargs: Keyword arguments of that model's builder function, e.g.
             ``input_shape``, ``num_classes``, ``width``.
 
@@ -54,4 +59,4 @@ def get_model(name, /, **kwargs):
     return MODELS[name](**kwargs)
 
 
-__all__ = ["MODELS", "cresnet20", "get_model", "mlp", "small_cnn"]
+__all__ = ["MODELS", "cresnet20", "get_model", "mlp", "resnet18", "resnet50", "small_cnn", "wide_resnet50_2"]
