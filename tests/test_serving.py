@@ -223,6 +223,9 @@ def test_export_rejects_a_bad_batchnorm_grid(tmp_path):
     model = ts.convert(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), ts.Line(), seed=0)
     with pytest.raises(ValueError, match="`batchnorm_grid` must be an integer >= 2"):
         model.export(tmp_path / "1", batchnorm_grid=1)
+    with pytest.raises(ValueError, match="`batchnorm_resolution` must be an integer >= 1, got 0"):
+        model.export(tmp_path / "1", batchnorm_resolution=0)
+    assert not (tmp_path / "1").exists()
     with pytest.raises(ValueError, match="`ensemble` for Simplex"):
         ts.convert(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), ts.Simplex(3)).export(
             tmp_path / "2", ensemble=4)
