@@ -80,7 +80,11 @@ MAX_RESOLUTION = 8
 
 
 def num_simplex_anchors(num_vertices, resolution):
-    """C(r + m − 1, m − 1): the points k/r of the m-vertex simplex (k integers ≥ 0 summing to r)."""
+    """C(r + m − 1, m − 1): the points k/r of the m-vertex simplex (k integers ≥ 0 summing to r).
+
+    >>> num_simplex_anchors(3, 8), num_simplex_anchors(6, 3)
+    (45, 56)
+    """
     return math.comb(resolution + num_vertices - 1, num_vertices - 1)
 
 
@@ -107,7 +111,12 @@ def simplex_grid(num_vertices, resolution):
 
 
 def default_anchors(shape, num_anchors=CURVE_ANCHORS, resolution=None):
-    """Anchor points: evenly spaced α for a curve; the grid k/r of a simplex (r: `resolution`, None: adaptive)."""
+    """Anchor points: evenly spaced α for a curve; the grid k/r of a simplex (r: `resolution`, None: adaptive).
+
+    >>> from tfsubspace.shapes import Line, Simplex
+    >>> default_anchors(Line(), num_anchors=3), len(default_anchors(Simplex(4)))
+    ([0.0, 0.5, 1.0], 56)
+    """
     if shape.alpha_rank == 0:
         num_anchors = checks.integer(num_anchors, "`batchnorm_grid`", minimum=2)
         return np.linspace(0.0, 1.0, num_anchors).tolist()
@@ -126,6 +135,11 @@ def freudenthal_weights(alpha, anchors, resolution):
     f sorted in decreasing order (σ), α lies in the simplex with vertices
     c, c + e_σ1, c + e_σ1 + e_σ2, ..., with weights 1 − f_σ1, f_σ1 − f_σ2,
     ..., f_σ(m−1): ≥ 0, summing to 1, exact at grid points, continuous.
+
+    >>> from tfsubspace.shapes import Simplex
+    >>> anchors = default_anchors(Simplex(3), resolution=2)
+    >>> [round(float(w), 3) for w in freudenthal_weights([0.5, 0.5, 0.0], anchors, 2)]
+    [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     """
     anchors = np.asarray(anchors, np.float64)
     m = anchors.shape[1]
