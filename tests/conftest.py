@@ -90,3 +90,32 @@ def make_tiny_imagenet(root, num_classes=3, per_class=4, num_val=6, size=64):
     with open(os.path.join(root, "val", "val_annotations.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return wnids
+
+
+def freudenthal_numpy(alpha, resolution):
+    """{grid counts k (tuple, sum r): weight} of α, found by solving for barycentric coordinates.
+
+    An independent reference for tfsubspace.batchnorm_grid: it tries every
+    cell of the Freudenthal (Kuhn) triangulation of the r-scaled simplex,
+    cells written in cumulative coordinates z_j = k_1 + ... + k_j, and
+    solves [vertices; 1]·λ = [r·α; 1] with numpy; the first cell with λ ≥ 0
+    holds α.
+    """
+    import itertools
+
+    alpha = np.asarray(alpha, np.float64)
+    m = len(alpha)
+    target = np.append(alpha * resolution, 1.0)
+    for corner in itertools.product(range(resolution), repeat=m - 1):
+        for order in itertools.permutations(range(m - 1)):
+            z = [np.array(corner, np.float64)]
+            for axis in order:
+                z.append(z[-1] + np.eye(m - 1)[axis])
+            counts = [np.diff(np.concatenate([[0.0], v, [resolution]])) for v in z]
+            if min(c.min() for c in counts) < 0:
+                continue  # a cell outside the simplex
+            system = np.vstack([np.array(counts).T, np.ones(m)])
+            weights = np.linalg.lstsq(system, target, rcond=None)[0]
+            if weights.min() >= -1e-7 and np.allclose(system @ weights, target, atol=1e-6):
+                return {tuple(int(round(v)) for v in c): w for c, w in zip(counts, weights) if abs(w) > 1e-9}
+    raise AssertionError(f"no cell holds {alpha}")

@@ -138,14 +138,15 @@ def _check_writable(filepath):
 
 
 def export(model, filepath, alpha, batchnorm_data=None, ensemble=None, batchnorm_grid=CURVE_ANCHORS,
-           batchnorm_steps=None, **kwargs):
+           batchnorm_steps=None, batchnorm_resolution=None, **kwargs):
     """Writes a SavedModel of `model` to `filepath`; returns the path.
 
     Signatures (tfsubspace.serving): `serving_default` at `alpha`,
     `serve_at_alpha(inputs, alpha)` and `serve_ensemble(inputs)` over the
     points `ensemble`. With `batchnorm_data`, batch norm is recomputed exactly
     at `alpha` and at every ensemble point, and at `batchnorm_grid` anchors
-    for `serve_at_alpha`; without it every signature uses the model's current
+    (a curve) or the grid of resolution `batchnorm_resolution` (a simplex;
+    None: `batchnorm_grid.default_resolution`) for `serve_at_alpha`; without it every signature uses the model's current
     statistics. Extra keyword arguments go to the `serving_default` endpoint
     as in `keras.Model.export` (e.g. `input_signature`).
     """
@@ -173,6 +174,8 @@ def export(model, filepath, alpha, batchnorm_data=None, ensemble=None, batchnorm
         return os.fspath(filepath)
     ensemble_points(model.subspace_shape, ensemble)  # every check before the long recomputes
     batchnorm_grid = checks.integer(batchnorm_grid, "`batchnorm_grid`", minimum=2)
+    if batchnorm_resolution is not None:
+        batchnorm_resolution = checks.integer(batchnorm_resolution, "`batchnorm_resolution`", minimum=1)
     with preserved_point(model):
         if batchnorm_data is not None:
             recompute_batchnorm(model, batchnorm_data, alpha=alpha, steps=batchnorm_steps)
@@ -184,6 +187,6 @@ def export(model, filepath, alpha, batchnorm_data=None, ensemble=None, batchnorm
     # First endpoint: ExportArchive makes it `serving_default`, as keras.Model.export does.
     archive.track_and_add_endpoint("serve", plain, input_signature, **kwargs)
     add_signatures(archive, model, PointNetwork(plain, pairs), input_signature, batchnorm_data, ensemble,
-                   batchnorm_grid, batchnorm_steps)
+                   batchnorm_grid, batchnorm_steps, batchnorm_resolution)
     archive.write_out(os.fspath(filepath), verbose=verbose)
     return os.fspath(filepath)

@@ -326,7 +326,7 @@ class SubspaceModel(keras.Model):
         return bake(self, alpha, coefficients)
 
     def export(self, filepath, alpha=None, batchnorm_data=None, ensemble=None, batchnorm_grid=11,
-               batchnorm_steps=None, **kwargs):
+               batchnorm_steps=None, batchnorm_resolution=None, **kwargs):
         """Writes a SavedModel of the subspace for TF Serving; returns the path.
 
         Signatures: `serving_default` (the point `alpha`, default
@@ -335,7 +335,9 @@ class SubspaceModel(keras.Model):
         `ensemble`: an int k of evenly spaced α on a curve, a list of α, or
         None for 0, 0.5, 1 / the vertices). With `batchnorm_data` (training
         data), batch norm is recomputed at each point and at `batchnorm_grid`
-        anchors that `serve_at_alpha` interpolates (tfsubspace.batchnorm_grid);
+        anchors of a curve, or the grid k/`batchnorm_resolution` of a simplex
+        (None: adaptive), that `serve_at_alpha` interpolates
+        (tfsubspace.batchnorm_grid);
         `batchnorm_steps` caps the batches. It needs neither tfsubspace nor
         Keras to load (`tf.saved_model.load`); see tfsubspace.serving.
 
@@ -344,7 +346,8 @@ class SubspaceModel(keras.Model):
         from tfsubspace.export import export
 
         return export(self, filepath, self.alpha if alpha is None else alpha, batchnorm_data=batchnorm_data,
-                      ensemble=ensemble, batchnorm_grid=batchnorm_grid, batchnorm_steps=batchnorm_steps, **kwargs)
+                      ensemble=ensemble, batchnorm_grid=batchnorm_grid, batchnorm_steps=batchnorm_steps,
+                      batchnorm_resolution=batchnorm_resolution, **kwargs)
 
     # -- serialization ------------------------------------------------------
 

@@ -117,15 +117,17 @@ class PointNetwork:
 
 
 def add_signatures(archive, model, network, input_signature, batchnorm_data=None, ensemble=None,
-                   batchnorm_grid=CURVE_ANCHORS, batchnorm_steps=None):
+                   batchnorm_grid=CURVE_ANCHORS, batchnorm_steps=None, batchnorm_resolution=None):
     """Adds `serve_at_alpha` and `serve_ensemble` to the `keras.export.ExportArchive` `archive`."""
     shape = model.subspace_shape
     points = ensemble_points(shape, ensemble)
     if batchnorm_data is not None and statistics_variables(model):
-        grid = BatchNormGrid.recompute(model, batchnorm_data, batchnorm_grid, steps=batchnorm_steps)
+        grid = BatchNormGrid.recompute(model, batchnorm_data, batchnorm_grid, steps=batchnorm_steps,
+                                       resolution=batchnorm_resolution)
         member_statistics = statistics_at(model, points, batchnorm_data, steps=batchnorm_steps)
     else:
-        grid = BatchNormGrid(shape, [shape.center], {})
+        # No statistics to interpolate: any valid grid does (a simplex's coarsest, its vertices).
+        grid = BatchNormGrid(shape, [shape.center] if shape.alpha_rank == 0 else np.eye(shape.num_points).tolist(), {})
         member_statistics = {}
     member_coefficients = [np.asarray(shape.coefficients(point)) for point in points]  # eager, before tracing
     logits = outputs_logits(model)
