@@ -52,6 +52,8 @@ def imagenet_recipe(model_name, epochs):
     config.train.warmup_epochs = 5
     config.eval.batch_size = 250
     config.eval.batchnorm_steps = 12  # 3,000 training images, as the CIFAR runs (config.py)
+    # The paper's 4 GPUs (000 §C): every visible GPU, synchronized batch norm over the global batch.
+    config.distribution = "mirrored"
     return config
 
 

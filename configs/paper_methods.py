@@ -36,6 +36,7 @@ def apply(config, method):
 
 def smoke(config, image_size=32, width=4):
     """A few steps of the same pipeline and model family at toy sizes (seconds, on mock data)."""
+    config.distribution = "none"  # tests run in-process: one strategy per process (BUILD_NOTES.md)
     config.train.epochs = 1
     config.train.warmup_epochs = 0
     config.train.batch_size = 4

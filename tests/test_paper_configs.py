@@ -49,6 +49,9 @@ def test_every_method_follows_the_papers_recipe_and_validates(name):
         assert (smoke.method, smoke.subspace.sampling, smoke.model.name) == (config.method, config.subspace.sampling,
                                                                              model)
         assert smoke.train.epochs == 1 and smoke.model.kwargs.width == 4
+        # ImageNet trains on every visible GPU (the paper's 4); the smoke runs stay in this process.
+        assert config.distribution == ("mirrored" if dataset == "imagenet2012" else "none")
+        assert smoke.distribution == "none"
     assert "Hardware and time (an estimate" in module.__doc__ or "(an estimate, not run)" in module.__doc__
     with pytest.raises(ValueError, match="config argument must be one of 'standard'"):
         module.get_config("lines")

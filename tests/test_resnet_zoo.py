@@ -53,3 +53,26 @@ def test_stems_and_downsampling():
 def test_bad_arguments_are_one_line_value_errors(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}` must"):
         get_model("resnet18", input_shape=(32, 32, 3), **kwargs)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "wide_resnet50_2"])
+def test_batch_norm_is_synchronized_when_asked_and_by_the_binary_under_a_strategy(name):
+    import tensorflow as tf
+
+    from tfsubspace import config as config_lib
+    from tfsubspace.experiments import common
+
+    def flags(model):
+        return {layer.synchronized for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+    kwargs = dict(input_shape=(32, 32, 3), num_classes=10, width=2, blocks_per_stage=(1, 1, 1, 1))
+    assert flags(get_model(name, **kwargs)) == {False}
+    assert flags(get_model(name, synchronized=True, **kwargs)) == {True}
+    config = config_lib.base_config()
+    config.model.name = name
+    config.model.kwargs.update(width=2, blocks_per_stage=(1, 1, 1, 1))
+    datasets = type("Datasets", (), {"input_shape": (32, 32, 3), "num_classes": 10})()
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert flags(common.build_model(config, datasets)) == {True}
+    with pytest.raises(ValueError, match="`synchronized` must be True or False"):
+        get_model(name, synchronized=1, **kwargs)

@@ -41,7 +41,7 @@ _CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distributio
 
 
 def resnet18(input_shape=(224, 224, 3), num_classes=1000, width=64, small_input=False, blocks_per_stage=(2, 2, 2, 2),
-             output_activation=None,
+             output_activation=None, synchronized=False,
              name="resnet18"):
     """Builds torchvision's ResNet-18 (basic blocks [2, 2, 2, 2]).
 
@@ -60,6 +60,9 @@ def resnet18(input_shape=(224, 224, 3), num_classes=1000, width=64, small_input=
         blocks_per_stage: Blocks in each of the four stages; fewer than the
             standard ones give shallow variants for smoke runs.
         output_activation: None for logits, or "softmax" for probabilities.
+        synchronized: BatchNorm statistics over the global batch of all
+            replicas under a `tf.distribute` strategy (the binary sets it
+            there, so 4 GPUs see the statistics of one batch of 256).
         name: Name of the returned model.
 
     Returns:
@@ -75,11 +78,11 @@ def resnet18(input_shape=(224, 224, 3), num_classes=1000, width=64, small_input=
     ((2, 2), (None, 200))
     """
     return _resnet("basic", blocks_per_stage, 1, input_shape, num_classes, width, small_input, output_activation,
-                   name)
+                   synchronized, name)
 
 
 def resnet50(input_shape=(224, 224, 3), num_classes=1000, width=64, small_input=False, blocks_per_stage=(3, 4, 6, 3),
-             output_activation=None,
+             output_activation=None, synchronized=False,
              name="resnet50"):
     """Builds torchvision's ResNet-50 (bottleneck blocks [3, 4, 6, 3], stride on the 3x3 conv).
 
@@ -94,11 +97,11 @@ def resnet50(input_shape=(224, 224, 3), num_classes=1000, width=64, small_input=
     128
     """
     return _resnet("bottleneck", blocks_per_stage, 1, input_shape, num_classes, width, small_input, output_activation,
-                   name)
+                   synchronized, name)
 
 
 def wide_resnet50_2(input_shape=(224, 224, 3), num_classes=1000, width=64, small_input=False,
-                    blocks_per_stage=(3, 4, 6, 3), output_activation=None,
+                    blocks_per_stage=(3, 4, 6, 3), output_activation=None, synchronized=False,
                     name="wide_resnet50_2"):
     """Builds torchvision's WideResNet-50-2: :func:`resnet50` with twice as wide 1x1/3x3 inner convs.
 
@@ -109,11 +112,11 @@ def wide_resnet50_2(input_shape=(224, 224, 3), num_classes=1000, width=64, small
     (8, 16)
     """
     return _resnet("bottleneck", blocks_per_stage, 2, input_shape, num_classes, width, small_input, output_activation,
-                   name)
+                   synchronized, name)
 
 
 def _resnet(block, blocks_per_stage, width_factor, input_shape, num_classes, width, small_input, output_activation,
-            name):
+            synchronized, name):
     input_shape = require_image_shape("input_shape", input_shape, min_side=1)
     message = f"`blocks_per_stage` must be 4 ints >= 1, got {blocks_per_stage!r}."
     if isinstance(blocks_per_stage, (str, bytes)) or not hasattr(blocks_per_stage, "__iter__"):
@@ -126,6 +129,13 @@ def _resnet(block, blocks_per_stage, width_factor, input_shape, num_classes, wid
     width = require_int("width", width, minimum=1)
     if not isinstance(small_input, bool):
         raise ValueError(f"`small_input` must be True or False, got {small_input!r}.")
+    if not isinstance(synchronized, bool):
+        raise ValueError(f"`synchronized` must be True or False, got {synchronized!r}.")
+
+    def batch_norm(name):
+        return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=synchronized,
+                                         name=name)
+
     check_output_activation(output_activation)
     check_name(name)
 
@@ -135,7 +145,7 @@ def _resnet(block, blocks_per_stage, width_factor, input_shape, num_classes, wid
     else:
         x = layers.ZeroPadding2D(3, name="stem_pad")(inputs)
         x = _conv(width, 7, 2, "stem_conv", padding="valid")(x)
-    x = _batch_norm("stem_bn")(x)
+    x = batch_norm("stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     if not small_input:
         # torchvision pads with -inf; after the ReLU zeros pool the same.
@@ -147,35 +157,35 @@ def _resnet(block, blocks_per_stage, width_factor, input_shape, num_classes, wid
             strides = 2 if stage > 1 and index == 1 else 1
             prefix = f"stage{stage}_block{index}"
             if block == "basic":
-                x = _basic_block(x, planes, strides, prefix)
+                x = _basic_block(x, planes, strides, prefix, batch_norm)
             else:
-                x = _bottleneck(x, planes, planes * width_factor, strides, prefix)
+                x = _bottleneck(x, planes, planes * width_factor, strides, prefix, batch_norm)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, output_head(outputs, output_activation), name=name)
 
 
-def _basic_block(x, planes, strides, prefix):
+def _basic_block(x, planes, strides, prefix, batch_norm):
     shortcut = x
     x = _conv3x3(x, planes, strides, f"{prefix}_conv1")
-    x = layers.ReLU(name=f"{prefix}_relu1")(_batch_norm(f"{prefix}_bn1")(x))
-    x = _batch_norm(f"{prefix}_bn2")(_conv3x3(x, planes, 1, f"{prefix}_conv2"))
-    return _merge(x, shortcut, planes, strides, prefix)
+    x = layers.ReLU(name=f"{prefix}_relu1")(batch_norm(f"{prefix}_bn1")(x))
+    x = batch_norm(f"{prefix}_bn2")(_conv3x3(x, planes, 1, f"{prefix}_conv2"))
+    return _merge(x, shortcut, planes, strides, prefix, batch_norm)
 
 
-def _bottleneck(x, planes, inner, strides, prefix):
+def _bottleneck(x, planes, inner, strides, prefix, batch_norm):
     shortcut = x
-    x = layers.ReLU(name=f"{prefix}_relu1")(_batch_norm(f"{prefix}_bn1")(_conv(inner, 1, 1, f"{prefix}_conv1")(x)))
+    x = layers.ReLU(name=f"{prefix}_relu1")(batch_norm(f"{prefix}_bn1")(_conv(inner, 1, 1, f"{prefix}_conv1")(x)))
     x = _conv3x3(x, inner, strides, f"{prefix}_conv2")
-    x = layers.ReLU(name=f"{prefix}_relu2")(_batch_norm(f"{prefix}_bn2")(x))
-    x = _batch_norm(f"{prefix}_bn3")(_conv(4 * planes, 1, 1, f"{prefix}_conv3")(x))
-    return _merge(x, shortcut, 4 * planes, strides, prefix)
+    x = layers.ReLU(name=f"{prefix}_relu2")(batch_norm(f"{prefix}_bn2")(x))
+    x = batch_norm(f"{prefix}_bn3")(_conv(4 * planes, 1, 1, f"{prefix}_conv3")(x))
+    return _merge(x, shortcut, 4 * planes, strides, prefix, batch_norm)
 
 
-def _merge(x, shortcut, filters, strides, prefix):
+def _merge(x, shortcut, filters, strides, prefix, batch_norm):
     if strides != 1 or shortcut.shape[-1] != filters:
         shortcut = _conv(filters, 1, strides, f"{prefix}_shortcut_conv", padding="valid")(shortcut)
-        shortcut = _batch_norm(f"{prefix}_shortcut_bn")(shortcut)
+        shortcut = batch_norm(f"{prefix}_shortcut_bn")(shortcut)
     x = layers.Add(name=f"{prefix}_add")([x, shortcut])
     return layers.ReLU(name=f"{prefix}_relu")(x)
 
@@ -193,6 +203,3 @@ def _conv(filters, kernel_size, strides, name, padding="same"):
     return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                          kernel_initializer=_CONV_INIT, name=name)
 
-
-def _batch_norm(name):
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
