@@ -477,7 +477,7 @@ CATALOGUE = [
      lambda ctx: config_lib.validate(locked_config(train__batch_size=0))),
     ("config_unknown_dataset", ValueError, r"config\.dataset\.name must be one of \('fashion_mnist', .*got 'imagenet'",
      lambda ctx: config_lib.validate(locked_config(dataset__name="imagenet"))),
-    ("config_unknown_model", ValueError, r"config\.model\.name must be one of \('mlp', 'small_cnn', 'cresnet20'\), got 'vgg'",
+    ("config_unknown_model", ValueError, r"config\.model\.name must be one of \('mlp', 'small_cnn', 'cresnet20', 'resnet18', 'resnet50', 'wide_resnet50_2'\), got 'vgg'",
      lambda ctx: config_lib.validate(locked_config(model__name="vgg"))),
     ("config_unknown_method", ValueError, r"config\.method must be one of \('standard', 'subspace', .*'swa'.*\), got 'mc_dropout'",
      lambda ctx: config_lib.validate(locked_config(method="mc_dropout"))),
@@ -684,7 +684,7 @@ CATALOGUE = [
      lambda ctx: workdir_lib.open_workdir("", config_lib.base_config()).__enter__()),
     ("workdir_broken_record", workdir_lib.WorkdirError, r"cannot read .*workdir\.json: .*; pass --restart", broken_record),
     # -- model zoo -------------------------------------------------------------
-    ("zoo_unknown_model", ValueError, r"`name` must be one of \['mlp', 'small_cnn', 'cresnet20'\], got 'vgg'",
+    ("zoo_unknown_model", ValueError, r"`name` must be one of \['mlp', 'small_cnn', 'cresnet20', 'resnet18', 'resnet50', 'wide_resnet50_2'\], got 'vgg'",
      lambda ctx: get_model("vgg")),
     ("zoo_zero_width", ValueError, r"`width` must be an int >= 1, got 0",
      lambda ctx: get_model("small_cnn", width=0)),
