@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,cv]'
+	$(PY) -m pip install --quiet -e '.[test,cv,shift]'
 	# gRPC request protos for the serving test; its wheel requires `tensorflow`,
 	# which would land beside tensorflow-cpu: no deps (BUILD_NOTES.md).
 	$(PY) -m pip install --quiet --no-deps tensorflow-serving-api==2.21.0
