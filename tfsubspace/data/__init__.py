@@ -2,9 +2,11 @@
 
 One module per idea: `idx` (IDX parsing, pinned checksums), `sources` (which
 local copy or tensorflow_datasets), `validators` (argument checks),
-`pipeline` (the tf.data pipeline), `splits` (holdouts, subsets, label noise,
-`Datasets`), `corrupted` (corrupted test sets for dataset shift). Every
-name below is importable from `tfsubspace.data`.
+`pipeline` (the tf.data pipeline), `record` (the `Datasets` record and the
+seeded split), `splits` (holdouts, subsets, label noise, `build_datasets`),
+`streaming`, `imagenet`, `tiny_imagenet` (datasets streamed from files),
+`corrupted` (corrupted test sets for dataset shift). Every name below is
+importable from `tfsubspace.data`.
 
 Two layers:
 
@@ -59,7 +61,8 @@ from tfsubspace.data.sources import (
     load_arrays,
     load_with_source,
 )
-from tfsubspace.data.splits import Datasets, build_datasets, from_arrays
+from tfsubspace.data.record import Datasets
+from tfsubspace.data.splits import build_datasets, from_arrays
 from tfsubspace.data.streaming import IMAGENET_MEAN, IMAGENET_STD, STREAM_AUGMENTATIONS
 from tfsubspace.data.validators import AUGMENTATIONS
 

@@ -33,6 +33,7 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from tfsubspace.data.pipeline import CROP_PADDING
+from tfsubspace.data.record import Datasets
 
 # torchvision's ImageNet statistics, of images scaled to [0, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -163,7 +164,6 @@ def _training(source, size, augment, batch_size, seed, initial_epoch):
 
 def stream_datasets(source: StreamSource, *, batch_size, eval_batch_size, seed, augment, image_size):
     """The :class:`tfsubspace.data.Datasets` of a streamed source (arguments checked by the caller)."""
-    from tfsubspace.data.splits import Datasets
     from tfsubspace.data.validators import _check_seed, _is_int
 
     def training(initial_epoch=None, order_seed=None):

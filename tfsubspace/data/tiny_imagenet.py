@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsubspace.data.record import split_indices
 from tfsubspace.data.streaming import StreamSource
 
 TINY_IMAGENET_NAME = "tiny_imagenet"
@@ -86,14 +87,13 @@ def tiny_imagenet_source(*, data_dir, seed=0, validation_size=0, train_subset=No
     """The :class:`StreamSource` of a Tiny-ImageNet folder (arguments checked by the caller)."""
     import tensorflow as tf
 
-    from tfsubspace.data.splits import _split_indices
 
     wnids, (paths, labels), (test_paths, test_labels) = read_folder(data_dir)
     if validation_size >= len(paths):
         raise ValueError(f"validation_size must be < the {len(paths)} training images, got {validation_size}")
     if train_subset is not None and train_subset > len(paths) - validation_size:
         raise ValueError(f"train_subset must be at most {len(paths) - validation_size}, got {train_subset}")
-    train_idx, validation_idx = _split_indices(len(paths), seed=seed, validation_size=validation_size,
+    train_idx, validation_idx = split_indices(len(paths), seed=seed, validation_size=validation_size,
                                                train_subset=train_subset)
     # The folder lists images class by class: without a fixed shuffle the
     # train-eval pipeline's first batches (the batch-norm recompute reads
