@@ -376,3 +376,24 @@ def test_output_symlinks_inside_the_workdir_are_accepted_and_restart_removes_tho
     os.symlink(tmp_path, workdir / "tensorboard")
     with workdir_lib.open_workdir(str(workdir), config_lib.base_config(), restart=True):
         assert not os.path.lexists(workdir / "tensorboard")
+
+
+def test_moving_imagenets_tar_files_does_not_change_a_workdirs_config_but_a_training_key_does(tmp_path):
+    # manual_dir is read once, to prepare tfds' copy: a resumed run must not be refused over it.
+    from tfsubspace import config as config_lib, workdir as workdir_lib
+
+    def imagenet(manual_dir, learning_rate=0.1):
+        config = config_lib.base_config()
+        config.dataset.name, config.dataset.manual_dir = "imagenet2012", manual_dir
+        config.train.learning_rate = learning_rate
+        return config
+
+    workdir = str(tmp_path / "run")
+    with workdir_lib.open_workdir(workdir, imagenet("/tars/a")):
+        pass
+    os.makedirs(os.path.join(workdir, "checkpoints", "subspace", "epoch-00001"))  # as if a run had trained
+    with workdir_lib.open_workdir(workdir, imagenet("/elsewhere/b")):
+        pass
+    with pytest.raises(workdir_lib.WorkdirError, match="learning_rate"):
+        with workdir_lib.open_workdir(workdir, imagenet("/elsewhere/b", learning_rate=0.2)):
+            pass
