@@ -33,7 +33,7 @@ import tensorflow as tf
 import tfsubspace as ts
 from tfsubspace import config as config_lib
 from tfsubspace import data as data_lib
-from tfsubspace import checkpointing
+from tfsubspace import checkpointing, files
 from tfsubspace import workdir as workdir_lib
 from tfsubspace.baselines import label_noise
 from tfsubspace.models import get_model
@@ -240,7 +240,7 @@ def saved_checkpoint(ctx, epochs=1, steps=2):
 
 def rehash(path):
     """Rewrites the manifest so the later checks (not the SHA-256) meet the damage."""
-    manifest = {"format": 1, "sha256": {part: checkpointing._sha256(path / part) for part in checkpointing.PARTS}}
+    manifest = {"format": 1, "sha256": {part: files.sha256(path / part) for part in checkpointing.PARTS}}
     (path / checkpointing.MANIFEST).write_text(json.dumps(manifest))
 
 

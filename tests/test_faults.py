@@ -258,7 +258,7 @@ def _nan_weights_with_a_matching_manifest(checkpoint):
     """Non-finite weights that pass the SHA-256 check: only the finite check can stop them."""
     import h5py
 
-    from tfsubspace import checkpointing
+    from tfsubspace import checkpointing, files
 
     with h5py.File(checkpoint / "model.weights.h5", "r+") as f:
         datasets = []
@@ -266,18 +266,18 @@ def _nan_weights_with_a_matching_manifest(checkpoint):
         largest = max(datasets, key=lambda d: d.size)
         largest[...] = np.full(largest.shape, np.nan, largest.dtype)
     manifest = json.loads((checkpoint / "manifest.json").read_text())
-    manifest["sha256"]["model.weights.h5"] = checkpointing._sha256(checkpoint / "model.weights.h5")
+    manifest["sha256"]["model.weights.h5"] = files.sha256(checkpoint / "model.weights.h5")
     (checkpoint / "manifest.json").write_text(json.dumps(manifest))
 
 
 def _inconsistent_state_with_a_matching_manifest(checkpoint):
-    from tfsubspace import checkpointing
+    from tfsubspace import checkpointing, files
 
     state = json.loads((checkpoint / "state.json").read_text())
     state["num_vertices"] = 7
     (checkpoint / "state.json").write_text(json.dumps(state))
     manifest = json.loads((checkpoint / "manifest.json").read_text())
-    manifest["sha256"]["state.json"] = checkpointing._sha256(checkpoint / "state.json")
+    manifest["sha256"]["state.json"] = files.sha256(checkpoint / "state.json")
     (checkpoint / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -302,7 +302,7 @@ def test_a_damaged_spro_vertex_checkpoint_is_skipped_with_a_warning_and_its_vert
     assert all(np.all(np.isfinite(w)) for w in weights)
     for a, b in zip(weights, grown, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # vertex 3 grown again: the same simplex
-    from tfsubspace import checkpointing
+    from tfsubspace import checkpointing, files
 
     checkpointing.verify(str(_vertex_checkpoint(tmp_path, 3)), parts=("model.weights.h5", "state.json"))
 

@@ -52,7 +52,6 @@ True
 """
 
 import gc
-import hashlib
 import json
 import math
 import os
@@ -92,14 +91,6 @@ def _seed_generators(model):
             if isinstance(value, keras.random.SeedGenerator):
                 found.append((f"{layer.path}/{attribute}", value))
     return found
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _epoch_of(name):
@@ -254,7 +245,7 @@ def _write_parts(model, temporary, state, callbacks):
 
 def write_manifest(directory, parts):
     """Writes `directory/manifest.json`, the SHA-256 of each of `parts` (written last, after them)."""
-    manifest = {"format": 1, "sha256": {part: _sha256(os.path.join(directory, part)) for part in parts}}
+    manifest = {"format": 1, "sha256": {part: files.sha256(os.path.join(directory, part)) for part in parts}}
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=1)
         f.flush()
@@ -313,7 +304,7 @@ def verify(path, parts=PARTS):
     for part in parts:
         part_path = os.path.join(path, part)
         try:
-            actual = _sha256(part_path)
+            actual = files.sha256(part_path)
         except OSError as error:
             raise CheckpointError(f"cannot read {part_path}: {error.strerror or error}") from None
         if actual != expected[part]:

@@ -28,10 +28,20 @@ Example:
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+def sha256(path):
+    """Hex SHA-256 of the file at `path`, read in 1 MiB blocks (checkpoint and cache manifests)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def remove(path):

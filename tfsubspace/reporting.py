@@ -173,11 +173,7 @@ def plot_accuracy(results, path, title):
     axis.set_title(f"{title}: {subspace['shape']}")
     axis.grid(alpha=0.3)
     axis.legend(fontsize="small")
-    figure.tight_layout()
-    with files.replacing(path, suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_geometry(history, path, title):
@@ -210,11 +206,7 @@ def plot_geometry(history, path, title):
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
     figure.suptitle(f"{title}: endpoint geometry during training (normalization layers excluded)")
-    figure.tight_layout()
-    with files.replacing(path, suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_shift(shift, path, title):
@@ -243,11 +235,7 @@ def plot_shift(shift, path, title):
     axis.set_title(f"{title}: dataset shift ({shift['source']})")
     axis.grid(alpha=0.3)
     axis.legend(fontsize="small")
-    figure.tight_layout()
-    with files.replacing(path, suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def report(results, directory, title="tfsubspace"):
@@ -286,3 +274,12 @@ def report(results, directory, title="tfsubspace"):
     if results.get("shift"):
         paths["shift_plot"] = plot_shift(results["shift"], os.path.join(directory, "shift.png"), title)
     return paths
+
+
+def _save(figure, path):
+    """Writes `figure` to `path` through a fresh temporary file, closes it; returns `path`."""
+    figure.tight_layout()
+    with files.replacing(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=120)
+    _pyplot().close(figure)
+    return path

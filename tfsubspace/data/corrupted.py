@@ -171,14 +171,6 @@ def corrupt_images(images, corruption, severity, seed=0):
     return out
 
 
-def _sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_directory(cache_dir, images, labels, seed=0, name="fashion_mnist_c"):
     """`cache_dir/<name>_v<version>_<N>_seed<seed>_<hash of the clean images and labels>`: one folder per source."""
     images, labels = np.ascontiguousarray(images), np.ascontiguousarray(np.asarray(labels, np.int64))
@@ -216,7 +208,7 @@ def save_set(directory, corruption, severity, images, labels):
     with files.replacing(path, suffix=".npz") as temporary:
         np.savez(temporary, images=images, labels=labels)
     manifest = _read_manifest(directory)
-    manifest[_file_name(corruption, severity)] = _sha256_of(path)
+    manifest[_file_name(corruption, severity)] = files.sha256(path)
     files.write_atomically(os.path.join(directory, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
 
 
@@ -227,7 +219,7 @@ def _verified(directory, corruption, severity, manifest):
     if not os.path.exists(path):
         return None
     expected = manifest.get(file_name)
-    if expected is None or _sha256_of(path) != expected:
+    if expected is None or files.sha256(path) != expected:
         raise ValueError(f"{path} fails its SHA-256 check against {os.path.join(directory, MANIFEST)}; "
                          "delete it to regenerate it (needs the extra " + EXTRA + ").")
     with np.load(path) as stored:
